@@ -1,0 +1,49 @@
+# phi-lab: the two commands are `make reproduce` and `make test`; both do their own set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.phi-lab-installed
+PRESET ?= micro
+OUT ?= runs/$(PRESET)
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint reproduce smoke lab bench clean-venv setup-deepspeed
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; otherwise `make setup` is a no-op.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,notebooks]'
+	$(PY) -m ipykernel install --prefix $(VENV) --name phi-lab --display-name "phi-lab (.venv)" >/dev/null
+	@touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check phi_lab tests bench
+
+# pytest exit code 5 means "no tests collected": for us that is a failure, never a pass.
+test: setup lint
+	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$rc
+
+reproduce: setup
+	$(VENV)/bin/phi-lab reproduce --preset $(PRESET) --out $(OUT)
+
+smoke:
+	$(MAKE) reproduce PRESET=smoke
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: setup
+	$(PY) bench/model_step.py
+
+# DeepSpeed on a CPU-only machine: no ops are compiled at install time.
+setup-deepspeed: setup
+	DS_BUILD_OPS=0 $(PY) -m pip install --quiet 'deepspeed>=0.15'
+
+clean-venv:
+	rm -rf $(VENV)
