@@ -1,0 +1,297 @@
+"""Corpus readers: every source becomes a stream of `Document`s; bad input is skipped with a reason.
+
+A reader never crashes half-way on one bad file or record: non-UTF-8 bytes, empty texts,
+unreadable paths and permission errors are recorded in a `SkipLog` (written as skipped.jsonl)
+and the stream goes on. Errors that make the *whole* source unusable (a path that does not
+exist, a missing text field everywhere, `datasets` not installed) raise at once with the path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One training document and where it came from."""
+
+    text: str
+    source: str  # a short name of the corpus it came from ("offline", a dir, a file)
+    path: str  # file path, or "file.jsonl:LINE", or "dataset[INDEX]"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return content_hash(self.text)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+    source: str = ""
+
+
+class SkipLog:
+    """Collects every skipped input with its reason; counts by reason for reports."""
+
+    def __init__(self) -> None:
+        self.items: list[Skipped] = []
+
+    def add(self, path: str | Path, reason: str, source: str = "") -> None:
+        self.items.append(Skipped(str(path), reason, source))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def counts(self) -> dict[str, int]:
+        """Skips per reason kind (the part before the first ':')."""
+        return dict(Counter(s.reason.split(":", 1)[0] for s in self.items))
+
+    def write(self, path: str | Path) -> Path:
+        """Write skipped.jsonl atomically (one object per skipped input)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for s in self.items:
+                f.write(json.dumps({"path": s.path, "reason": s.reason, "source": s.source}) + "\n")
+        os.replace(tmp, path)
+        return path
+
+
+def _decode(raw: bytes, where: str, skips: SkipLog, source: str) -> str | None:
+    """UTF-8 text of `raw`, or None (and a skip record) when it is not usable."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        skips.add(where, f"non-utf8: byte {e.start} ({e.reason})", source)
+        return None
+    if not text.strip():
+        skips.add(where, "empty", source)
+        return None
+    if "\x00" in text:
+        # NUL bytes mean a binary file with a .py name; such bytes would poison the tokenizer.
+        skips.add(where, "binary: contains NUL bytes", source)
+        return None
+    return text
+
+
+def read_file_text(path: Path, skips: SkipLog, source: str, max_bytes: int | None = None) -> str | None:
+    """One file as UTF-8 text, or None with the reason recorded (never raises OSError)."""
+    try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            skips.add(path, f"too-large: over {max_bytes} bytes", source)
+            return None
+        raw = path.read_bytes()
+    except PermissionError as e:
+        skips.add(path, f"permission-denied: {e.strerror}", source)
+        return None
+    except OSError as e:
+        skips.add(path, f"unreadable: {e.strerror or e}", source)
+        return None
+    return _decode(raw, str(path), skips, source)
+
+
+def iter_python_files(root: Path, skips: SkipLog, source: str, suffix: str = ".py") -> list[Path]:
+    """Every `suffix` file under `root`, sorted; unreadable directories are skipped with a reason."""
+    found: list[Path] = []
+
+    def on_error(err: OSError) -> None:
+        skips.add(err.filename or root, f"unreadable-dir: {err.strerror or err}", source)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        found.extend(Path(dirpath) / f for f in filenames if f.endswith(suffix))
+    return sorted(found)
+
+
+def read_python_tree(
+    root: str | Path,
+    skips: SkipLog | None = None,
+    source: str | None = None,
+    max_file_bytes: int | None = None,
+) -> Iterator[Document]:
+    """Documents for every .py file under `root` (or `root` itself when it is a file)."""
+    root = Path(root)
+    skips = skips if skips is not None else SkipLog()
+    source = source or root.name or str(root)
+    if not root.exists():
+        raise FileNotFoundError(f"corpus source {root} does not exist")
+    files = [root] if root.is_file() else iter_python_files(root, skips, source)
+    for f in files:
+        text = read_file_text(f, skips, source, max_file_bytes)
+        if text is not None:
+            rel = f.name if f == root else str(f.relative_to(root))
+            yield Document(text, source, str(f), {"relpath": rel})
+
+
+def read_jsonl(
+    path: str | Path, text_field: str = "text", skips: SkipLog | None = None, source: str | None = None
+) -> Iterator[Document]:
+    """One Document per JSON line; bad lines (invalid JSON, no text field, empty) are skipped."""
+    path = Path(path)
+    skips = skips if skips is not None else SkipLog()
+    source = source or path.stem
+    seen_field = False
+    n_lines = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            n_lines += 1
+            where = f"{path}:{lineno}"
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                skips.add(where, f"non-utf8: byte {e.start}", source)
+                continue
+            except json.JSONDecodeError as e:
+                skips.add(where, f"invalid-json: {e.msg} at column {e.colno}", source)
+                continue
+            if not isinstance(rec, dict) or text_field not in rec:
+                skips.add(where, f"no-text-field: no {text_field!r}", source)
+                continue
+            seen_field = True
+            text = rec[text_field]
+            if not isinstance(text, str):
+                skips.add(where, f"not-a-string: {text_field!r} is {type(text).__name__}", source)
+                continue
+            if not text.strip():
+                skips.add(where, "empty", source)
+                continue
+            meta = {k: v for k, v in rec.items() if k != text_field and _is_scalar(v)}
+            yield Document(text, source, where, meta)
+    if n_lines and not seen_field:
+        raise ValueError(f"{path}: no record has the text field {text_field!r} (use --text-field)")
+
+
+def read_parquet(
+    path: str | Path, text_field: str = "text", skips: SkipLog | None = None, source: str | None = None
+) -> Iterator[Document]:
+    """One Document per row of a Parquet file, read in record batches to bound memory."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    skips = skips if skips is not None else SkipLog()
+    source = source or path.stem
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    if text_field not in names:
+        raise ValueError(f"{path}: no column {text_field!r} (columns: {', '.join(names)}; use --text-field)")
+    meta_cols = [n for n in names if n != text_field]
+    row = 0
+    for batch in pf.iter_batches(batch_size=1024):
+        for rec in batch.to_pylist():
+            where = f"{path}:{row}"
+            row += 1
+            text = rec.get(text_field)
+            if not isinstance(text, str) or not text.strip():
+                skips.add(where, "empty" if text is None or isinstance(text, str) else "not-a-string", source)
+                continue
+            meta = {k: rec[k] for k in meta_cols if _is_scalar(rec[k])}
+            yield Document(text, source, where, meta)
+
+
+def read_hf_dataset(
+    path: str | Path,
+    text_field: str = "text",
+    split: str | None = None,
+    skips: SkipLog | None = None,
+    source: str | None = None,
+) -> Iterator[Document]:
+    """Rows of a Hugging Face dataset saved with `save_to_disk` (local only, never downloads)."""
+    try:
+        import datasets
+    except ImportError as e:
+        raise ImportError(
+            f"reading {path} needs the Hugging Face `datasets` package: pip install datasets"
+        ) from e
+    path = Path(path)
+    skips = skips if skips is not None else SkipLog()
+    source = source or path.name
+    ds = datasets.load_from_disk(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        splits = list(ds.keys())
+        if split is None:
+            if len(splits) != 1:
+                raise ValueError(f"{path}: a DatasetDict with splits {splits}; choose one with --split")
+            split = splits[0]
+        ds = ds[split]
+    if text_field not in ds.column_names:
+        raise ValueError(f"{path}: no column {text_field!r} (columns: {', '.join(ds.column_names)})")
+    for i, rec in enumerate(ds):
+        where = f"{path}[{i}]"
+        text = rec.get(text_field)
+        if not isinstance(text, str) or not text.strip():
+            skips.add(where, "empty" if text is None or isinstance(text, str) else "not-a-string", source)
+            continue
+        yield Document(
+            text, source, where, {k: v for k, v in rec.items() if k != text_field and _is_scalar(v)}
+        )
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, str | int | float | bool)
+
+
+def detect_kind(path: Path) -> str:
+    """'pytree', 'jsonl', 'parquet' or 'hf' for a source path."""
+    if path.is_dir():
+        if (
+            (path / "dataset_info.json").exists()
+            or (path / "dataset_dict.json").exists()
+            or (path / "state.json").exists()
+        ):
+            return "hf"
+        return "pytree"
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".json", ".jsonl.gz")):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(".py"):
+        return "pytree"
+    raise ValueError(f"{path}: unknown corpus format (expected a directory, .py, .jsonl or .parquet)")
+
+
+def read_source(
+    spec: str | Path, text_field: str = "text", skips: SkipLog | None = None, **kwargs: Any
+) -> Iterator[Document]:
+    """Documents from one source spec: 'offline', a directory, a .py/.jsonl/.parquet file or a saved dataset."""
+    skips = skips if skips is not None else SkipLog()
+    if str(spec) == "offline":
+        from phi_lab.data.offline import offline_python_corpus
+
+        yield from offline_python_corpus(skips=skips, **kwargs)
+        return
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"corpus source {path} does not exist")
+    kind = detect_kind(path)
+    if kind == "pytree":
+        yield from read_python_tree(path, skips)
+    elif kind == "jsonl":
+        yield from read_jsonl(path, text_field, skips)
+    elif kind == "parquet":
+        yield from read_parquet(path, text_field, skips)
+    else:
+        yield from read_hf_dataset(path, text_field, skips=skips)
+
+
+def read_sources(
+    specs: Iterable[str | Path], text_field: str = "text", skips: SkipLog | None = None, **kwargs: Any
+) -> Iterator[Document]:
+    """Documents of several sources, one after another in the given order."""
+    for spec in specs:
+        yield from read_source(spec, text_field, skips, **kwargs)
