@@ -80,7 +80,9 @@ class PhiTokenizer:
         `vocab_size + 38`, exactly codegen's layout when `vocab_size` is 50,257.
         """
         if vocab_size < 257 + 1:
-            raise ValueError(f"vocab_size must exceed the 256 byte symbols plus end-of-text, got {vocab_size}")
+            raise ValueError(
+                f"vocab_size must exceed the 256 byte symbols plus end-of-text, got {vocab_size}"
+            )
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()

@@ -1,0 +1,494 @@
+"""Phi, the decoder-only transformer of phi-1 / phi-1.5, in one readable file.
+
+What makes it Phi rather than GPT-2 (papers §2.3, and the released microsoft/phi-1 weights):
+- each block runs attention and the MLP *in parallel* from one shared LayerNorm:
+  x = x + drop(attn(ln(x))) + drop(mlp(ln(x)));
+- rotary position embedding on only the first `rotary_dim` (32) dims of each 64-dim head, GPT-NeoX
+  style (rotate-half, not interleaved), theta 10000;
+- gelu_new (the tanh approximation) in the MLP, biases on every linear layer;
+- an untied lm_head *with* a bias, after a final LayerNorm.
+
+Weights load from and save to the transformers `PhiForCausalLM` layout (config.json +
+model.safetensors), so the real microsoft/phi-1 and phi-1_5 checkpoints run here unchanged.
+Internally q, k and v share one fused projection (one matmul instead of three); the split
+happens only at load/save time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+try:  # flash-attn is an optional GPU extra; SDPA is the fallback everywhere else.
+    from flash_attn import flash_attn_func  # type: ignore[import-not-found]
+except Exception:  # ImportError, or a broken CUDA build
+    flash_attn_func = None
+
+
+@dataclass
+class PhiConfig:
+    vocab_size: int = 51200  # codegen's 50,295 tokens padded to a multiple of 64
+    n_layer: int = 24
+    d_model: int = 2048
+    d_mlp: int = 8192
+    n_head: int = 32
+    rotary_dim: int = 32
+    rope_theta: float = 10000.0
+    max_seq_len: int = 2048
+    layer_norm_eps: float = 1e-5
+    embd_pdrop: float = 0.0
+    resid_pdrop: float = 0.0
+    attn_pdrop: float = 0.0
+    initializer_range: float = 0.02
+    bos_token_id: int | None = None
+    eos_token_id: int | None = 50256
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_layer", "d_model", "d_mlp", "n_head", "max_seq_len"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"PhiConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
+        if not (0 <= self.rotary_dim <= self.head_dim and self.rotary_dim % 2 == 0):
+            raise ValueError(
+                f"rotary_dim must be even and in [0, head_dim={self.head_dim}], got {self.rotary_dim}"
+            )
+        for name in ("embd_pdrop", "resid_pdrop", "attn_pdrop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"PhiConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("bos_token_id", "eos_token_id"):
+            tid = getattr(self, name)
+            if tid is not None and not 0 <= tid < self.vocab_size:
+                raise ValueError(f"PhiConfig.{name}={tid} is outside the vocabulary (size {self.vocab_size})")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> PhiConfig:
+        if name not in PRESETS:
+            raise KeyError(f"unknown model preset {name!r}; choose from {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    # ---- transformers' PhiConfig (config.json) in both layouts ----
+    def to_hf_dict(self) -> dict[str, Any]:
+        return {
+            "architectures": ["PhiForCausalLM"],
+            "model_type": "phi",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.d_model,
+            "intermediate_size": self.d_mlp,
+            "num_hidden_layers": self.n_layer,
+            "num_attention_heads": self.n_head,
+            "num_key_value_heads": self.n_head,
+            "hidden_act": "gelu_new",
+            "max_position_embeddings": self.max_seq_len,
+            "layer_norm_eps": self.layer_norm_eps,
+            "embd_pdrop": self.embd_pdrop,
+            "resid_pdrop": self.resid_pdrop,
+            "attention_dropout": self.attn_pdrop,
+            "initializer_range": self.initializer_range,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": self.rope_theta,
+                "partial_rotary_factor": self.rotary_dim / self.head_dim,
+            },
+            "qk_layernorm": False,
+            "tie_word_embeddings": False,
+            "use_cache": True,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": self.eos_token_id,
+        }
+
+    @classmethod
+    def from_hf_dict(cls, cfg: dict[str, Any]) -> PhiConfig:
+        """Accept the published microsoft/phi-1 layout (top-level partial_rotary_factor,
+        rope_theta) and transformers 5's `rope_parameters`."""
+        if cfg.get("model_type", "phi") != "phi":
+            raise ValueError(f"not a Phi config: model_type={cfg.get('model_type')!r}")
+        if cfg.get("qk_layernorm"):
+            raise ValueError("qk_layernorm=True is not part of phi-1/phi-1.5 and is not supported")
+        n_head = cfg["num_attention_heads"]
+        if cfg.get("num_key_value_heads") not in (None, n_head):
+            raise ValueError("grouped-query attention is not part of phi-1/phi-1.5 and is not supported")
+        rope = dict(cfg.get("rope_parameters") or {})
+        if rope.get("rope_type", "default") != "default" or cfg.get("rope_scaling"):
+            raise ValueError(f"only default RoPE is supported, got {rope or cfg.get('rope_scaling')}")
+        theta = rope.get("rope_theta", cfg.get("rope_theta", 10000.0))
+        factor = rope.get("partial_rotary_factor", cfg.get("partial_rotary_factor", 0.5))
+        head_dim = cfg["hidden_size"] // n_head
+        if cfg.get("hidden_act", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
+            raise ValueError(f"unsupported activation {cfg.get('hidden_act')!r}")
+        return cls(
+            vocab_size=cfg["vocab_size"],
+            n_layer=cfg["num_hidden_layers"],
+            d_model=cfg["hidden_size"],
+            d_mlp=cfg["intermediate_size"],
+            n_head=n_head,
+            rotary_dim=int(head_dim * factor),
+            rope_theta=float(theta),
+            max_seq_len=cfg.get("max_position_embeddings", 2048),
+            layer_norm_eps=cfg.get("layer_norm_eps", 1e-5),
+            embd_pdrop=cfg.get("embd_pdrop", 0.0),
+            resid_pdrop=cfg.get("resid_pdrop", 0.0),
+            attn_pdrop=cfg.get("attention_dropout") or 0.0,
+            initializer_range=cfg.get("initializer_range", 0.02),
+            bos_token_id=cfg.get("bos_token_id"),
+            eos_token_id=cfg.get("eos_token_id"),
+        )
+
+
+_PHI_1 = dict(
+    n_layer=24, d_model=2048, d_mlp=8192, n_head=32, rotary_dim=32, vocab_size=51200, max_seq_len=2048
+)
+PRESETS: dict[str, dict[str, Any]] = {
+    "phi-1": _PHI_1,  # 1.3B, paper §2.3
+    "phi-1.5": _PHI_1,  # same shape, different data
+    "phi-1-small": dict(_PHI_1, n_layer=20, d_model=1024, d_mlp=4096, n_head=16),  # 350M
+    # CPU-sized shapes keeping Phi's structure (64-dim heads where possible, partial rotary).
+    "micro": dict(
+        n_layer=4,
+        d_model=256,
+        d_mlp=1024,
+        n_head=4,
+        rotary_dim=32,
+        vocab_size=4160,
+        max_seq_len=256,
+        eos_token_id=None,
+    ),
+    "smoke": dict(
+        n_layer=2,
+        d_model=64,
+        d_mlp=256,
+        n_head=2,
+        rotary_dim=16,
+        vocab_size=2112,
+        max_seq_len=128,
+        eos_token_id=None,
+    ),
+}
+
+
+class KVCache:
+    """Pre-allocated keys/values for every layer: decoding writes in place instead of concatenating."""
+
+    def __init__(self, config: PhiConfig, batch_size: int, max_len: int, device, dtype) -> None:
+        shape = (batch_size, config.n_head, max_len, config.head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.max_len = max_len
+        self.length = 0  # tokens already stored (same for every row; rows are left-padded)
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        start, end = self.length, self.length + k.shape[2]
+        if end > self.max_len:
+            raise ValueError(f"KV cache overflow: {end} > {self.max_len} positions")
+        self.k[layer][:, :, start:end] = k
+        self.v[layer][:, :, start:end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+
+    def select_rows(self, rows: torch.Tensor) -> None:
+        """Keep only `rows` (drop finished sequences so they cost nothing further)."""
+        self.k = [t.index_select(0, rows) for t in self.k]
+        self.v = [t.index_select(0, rows) for t in self.v]
+
+
+class Rotary(nn.Module):
+    """cos/sin tables for NeoX-style RoPE, computed once (grown if a longer sequence appears)."""
+
+    def __init__(self, dim: int, theta: float, max_len: int) -> None:
+        super().__init__()
+        self.dim, self.theta = dim, theta
+        self.register_buffer(
+            "inv_freq", 1.0 / theta ** (torch.arange(0, dim, 2).float() / dim), persistent=False
+        )
+        self._build(max_len)
+
+    def _build(self, n: int) -> None:
+        freqs = torch.outer(torch.arange(n, dtype=torch.float32, device=self.inv_freq.device), self.inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("cos", emb.cos(), persistent=False)
+        self.register_buffer("sin", emb.sin(), persistent=False)
+
+    def forward(self, position_ids: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        need = int(position_ids.max()) + 1
+        if need > self.cos.shape[0]:
+            self._build(max(need, 2 * self.cos.shape[0]))
+        # (B, T, dim) -> (B, 1, T, dim) to broadcast over heads
+        return self.cos[position_ids].unsqueeze(1).to(dtype), self.sin[position_ids].unsqueeze(1).to(dtype)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the first cos.shape[-1] dims of each head; the rest pass through (partial rotary)."""
+    rd = cos.shape[-1]
+    x_rot, x_pass = x[..., :rd], x[..., rd:]
+    x1, x2 = x_rot[..., : rd // 2], x_rot[..., rd // 2 :]
+    rotated = torch.cat((-x2, x1), dim=-1)
+    return torch.cat((x_rot * cos + rotated * sin, x_pass), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: PhiConfig, layer: int) -> None:
+        super().__init__()
+        self.layer, self.n_head, self.head_dim = layer, config.n_head, config.head_dim
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)  # fused q|k|v
+        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.attn_pdrop = config.attn_pdrop
+
+    def forward(self, x, cos, sin, mask, kv_cache: KVCache | None) -> torch.Tensor:
+        B, T, C = x.shape
+        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim)
+        dropout = self.attn_pdrop if self.training else 0.0
+        if (
+            flash_attn_func is not None
+            and x.is_cuda
+            and mask is None
+            and kv_cache is None
+            and x.dtype
+            in (
+                torch.float16,
+                torch.bfloat16,
+            )
+        ):
+            # flash-attn wants (B, T, H, D); rotary is applied in that layout by transposing cos/sin.
+            q = apply_rotary(qkv[:, :, 0], cos.transpose(1, 2), sin.transpose(1, 2))
+            k = apply_rotary(qkv[:, :, 1], cos.transpose(1, 2), sin.transpose(1, 2))
+            y = flash_attn_func(q, k, qkv[:, :, 2], dropout_p=dropout, causal=True)
+            return self.dense(y.reshape(B, T, C))
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, D)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if kv_cache is not None:
+            k, v = kv_cache.update(self.layer, k, v)
+        # Without a mask and with q and k aligned, SDPA's is_causal path needs no mask tensor.
+        is_causal = mask is None and q.shape[2] == k.shape[2]
+        if mask is None and not is_causal and q.shape[2] != 1:
+            raise ValueError("multi-token steps on a filled cache need an explicit attention mask")
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
+        return self.dense(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: PhiConfig) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(config.d_model, config.d_mlp)
+        self.fc2 = nn.Linear(config.d_mlp, config.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # gelu_new == GELU with the tanh approximation; the fused kernel is faster than spelling it out.
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, config: PhiConfig, layer: int) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.attn = Attention(config, layer)
+        self.mlp = MLP(config)
+        self.drop = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x, cos, sin, mask, kv_cache) -> torch.Tensor:
+        h = self.ln(x)  # one LayerNorm feeds both branches
+        return x + self.drop(self.attn(h, cos, sin, mask, kv_cache)) + self.drop(self.mlp(h))
+
+
+class Phi(nn.Module):
+    def __init__(self, config: PhiConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size)  # untied, with bias
+        self.rotary = Rotary(config.rotary_dim, config.rope_theta, config.max_seq_len)
+        self.gradient_checkpointing = False
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.embed.weight.numel() if exclude_embeddings else n
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        return_hidden: bool = False,
+    ) -> torch.Tensor:
+        """Logits (B, T, vocab). `attention_mask` is an SDPA boolean mask (B, 1, T, T_total), True = attend;
+        `return_hidden` gives the final-LayerNorm hidden states (B, T, d_model) instead (for embedders)."""
+        B, T = input_ids.shape
+        if position_ids is None:
+            start = kv_cache.length if kv_cache is not None else 0
+            position_ids = torch.arange(start, start + T, device=input_ids.device).expand(B, T)
+        x = self.drop(self.embed(input_ids))
+        cos, sin = self.rotary(position_ids, x.dtype)
+        for block in self.blocks:
+            if self.gradient_checkpointing and self.training:
+                x = torch.utils.checkpoint.checkpoint(
+                    block, x, cos, sin, attention_mask, kv_cache, use_reentrant=False
+                )
+            else:
+                x = block(x, cos, sin, attention_mask, kv_cache)
+        if kv_cache is not None:
+            kv_cache.length += T
+        x = self.ln_f(x)
+        return x if return_hidden else self.lm_head(x)
+
+    def new_kv_cache(self, batch_size: int, max_len: int) -> KVCache:
+        p = self.lm_head.weight
+        return KVCache(self.config, batch_size, max_len, p.device, p.dtype)
+
+    # ------------------------------------------------------------------ transformers format
+    def hf_state_dict(self) -> dict[str, torch.Tensor]:
+        """State dict with transformers' PhiForCausalLM names (q/k/v split back out)."""
+        out: dict[str, torch.Tensor] = {}
+        for name, t in self.state_dict().items():
+            out.update(_to_hf(name, t, self.config.d_model))
+        return out
+
+    def load_hf_state_dict(self, sd: dict[str, torch.Tensor], strict: bool = True) -> None:
+        ours = _from_hf(sd, self.config.n_layer)
+        missing, unexpected = self.load_state_dict(ours, strict=False)
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"checkpoint does not match the config: missing={missing}, unexpected={unexpected}"
+            )
+
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        sd = {
+            k: (v.to(dtype) if dtype else v).detach().cpu().contiguous()
+            for k, v in self.hf_state_dict().items()
+        }
+        cfg = self.config.to_hf_dict()
+        cfg["dtype"] = str(next(iter(sd.values())).dtype).removeprefix("torch.")
+        cfg["transformers_version"] = _transformers_version()
+        tmp = d / "model.safetensors.tmp"
+        save_file(sd, str(tmp), metadata={"format": "pt"})
+        tmp.replace(d / "model.safetensors")  # atomic: a crash never leaves a half-written model
+        _atomic_write(d / "config.json", json.dumps(cfg, indent=2) + "\n")
+        return d
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"
+    ) -> Phi:
+        """Load a transformers-format directory (ours, or one written by PhiForCausalLM.save_pretrained)."""
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        if not (d / "config.json").exists():
+            raise FileNotFoundError(f"{d} has no config.json: not a transformers-format checkpoint")
+        config = PhiConfig.from_hf_dict(json.loads((d / "config.json").read_text()))
+        files = _weight_files(d)
+        sd: dict[str, torch.Tensor] = {}
+        for f in files:
+            sd.update(load_file(str(f), device="cpu"))  # CPU first: never needs GPU memory twice
+        with torch.device("meta"):  # no random init of weights that are about to be overwritten
+            model = cls(config)
+        model.to_empty(device="cpu")
+        model.rotary = Rotary(
+            config.rotary_dim, config.rope_theta, config.max_seq_len
+        )  # buffers, not weights
+        model.load_hf_state_dict(sd)
+        return model.to(device=device, dtype=dtype) if dtype else model.to(device)
+
+
+def _weight_files(d: Path) -> list[Path]:
+    if (d / "model.safetensors").exists():
+        return [d / "model.safetensors"]
+    index = d / "model.safetensors.index.json"
+    if index.exists():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        return [d / s for s in shards]
+    raise FileNotFoundError(f"{d} has no model.safetensors (or sharded index)")
+
+
+def _to_hf(name: str, t: torch.Tensor, d: int) -> dict[str, torch.Tensor]:
+    if name.startswith("rotary."):
+        return {}
+    if name.startswith("blocks."):
+        i, rest = name.split(".", 2)[1:]
+        p = f"model.layers.{i}."
+        if rest.startswith("attn.qkv."):
+            kind = rest.rsplit(".", 1)[1]  # weight | bias
+            q, k, v = t.split(d, dim=0)
+            return {f"{p}self_attn.{n}_proj.{kind}": x for n, x in zip("qkv", (q, k, v))}
+        rest = rest.replace("attn.dense.", "self_attn.dense.").replace("ln.", "input_layernorm.")
+        return {p + rest: t}
+    top = {
+        "embed.weight": "model.embed_tokens.weight",
+        "ln_f.weight": "model.final_layernorm.weight",
+        "ln_f.bias": "model.final_layernorm.bias",
+    }
+    return {top.get(name, name): t}
+
+
+def _from_hf(sd: dict[str, torch.Tensor], n_layer: int) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for name, t in sd.items():
+        if name.startswith("model.layers."):
+            i, rest = name[len("model.layers.") :].split(".", 1)
+            if rest.startswith("self_attn.") and rest.split(".")[1] in ("q_proj", "k_proj", "v_proj"):
+                continue  # fused below
+            rest = rest.replace("self_attn.dense.", "attn.dense.").replace("input_layernorm.", "ln.")
+            out[f"blocks.{i}.{rest}"] = t
+        else:
+            top = {
+                "model.embed_tokens.weight": "embed.weight",
+                "model.final_layernorm.weight": "ln_f.weight",
+                "model.final_layernorm.bias": "ln_f.bias",
+            }
+            out[top.get(name, name)] = t
+    for i in range(n_layer):
+        p = f"model.layers.{i}.self_attn."
+        for kind in ("weight", "bias"):
+            parts = [sd.get(f"{p}{n}_proj.{kind}") for n in "qkv"]
+            if all(x is not None for x in parts):
+                out[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat(parts, dim=0)
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _transformers_version() -> str | None:
+    try:
+        import transformers
+
+        return transformers.__version__
+    except ImportError:
+        return None
+
+
+def estimate_flops_per_token(config: PhiConfig, seq_len: int) -> float:
+    """Training FLOPs per token (forward + backward = 3x forward), PaLM-style: 6N + 12 L d T."""
+    n = (
+        config.n_layer * (4 * config.d_model**2 + 2 * config.d_model * config.d_mlp)
+        + config.vocab_size * config.d_model
+    )
+    return 6 * n + 12 * config.n_layer * config.d_model * seq_len
+
+
+__all__ = ["PRESETS", "KVCache", "Phi", "PhiConfig", "estimate_flops_per_token"]

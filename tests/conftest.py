@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny tokenizer and a tiny random Phi checkpoint, built once per session."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+# Never reach a hub from tests; embedders load from installed packages.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from phi_lab.tokenizer import PhiTokenizer, iter_source_texts
+
+    texts = itertools.islice(
+        iter_source_texts([STDLIB / "json", STDLIB / "textwrap.py", STDLIB / "string.py"]), 50
+    )
+    return PhiTokenizer.train(texts, vocab_size=512)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
+    """A transformers-format directory with a random `smoke`-shaped Phi and the tiny tokenizer."""
+    import torch
+
+    from phi_lab.loading import save_model
+    from phi_lab.model import Phi, PhiConfig
+
+    torch.manual_seed(0)
+    cfg = PhiConfig.from_preset(
+        "smoke", vocab_size=tiny_tokenizer.padded_vocab_size(), eos_token_id=tiny_tokenizer.eos_id
+    )
+    return save_model(Phi(cfg), tiny_tokenizer, tmp_path_factory.mktemp("tiny_model"))
