@@ -1,0 +1,184 @@
+"""The educational-value classifier of §2.1: a random forest on file embeddings.
+
+phi-1 annotated ~100k files with GPT-4 and trained a random forest on embeddings to predict the
+label for the rest of the corpus. `fit_classifier` holds out a stratified split and reports
+precision, recall, F1, ROC-AUC and Cohen's kappa against the annotator; `EduClassifier.save`
+writes the forest (joblib) and a JSON sidecar naming the embedder, the annotator (with prompt
+version and model) and the decision threshold, which `load` checks before use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODEL_FILE = "classifier.joblib"
+META_FILE = "classifier.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ClassifierConfig:
+    n_estimators: int = 300
+    max_depth: int | None = None
+    min_samples_leaf: int = 1
+    test_fraction: float = 0.2
+    threshold: float = 0.5  # on the predicted probability of "educational"
+    seed: int = 0
+    n_jobs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_estimators < 1:
+            raise ValueError(f"n_estimators must be >= 1, got {self.n_estimators}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+
+
+@dataclass
+class EduClassifier:
+    forest: Any  # sklearn RandomForestClassifier
+    embedder: str  # Embedder.name the forest was trained on
+    threshold: float
+    annotator: dict[str, str] = field(default_factory=dict)  # name, prompt_version, model
+    metrics: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probability that each row is educational (class 1)."""
+        X = np.asarray(X, dtype=np.float32)
+        classes = list(self.forest.classes_)
+        proba = self.forest.predict_proba(X)
+        return proba[:, classes.index(1)] if 1 in classes else np.zeros(len(X))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X) >= self.threshold).astype(int)
+
+    def save(self, directory: str | Path) -> Path:
+        import joblib
+        import sklearn
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".{MODEL_FILE}.{os.getpid()}.tmp"
+        joblib.dump(self.forest, tmp)
+        os.replace(tmp, d / MODEL_FILE)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "kind": "random-forest",
+            "embedder": self.embedder,
+            "threshold": self.threshold,
+            "annotator": self.annotator,
+            "metrics": self.metrics,
+            "sklearn_version": sklearn.__version__,
+            "n_features": int(self.forest.n_features_in_),
+            **self.extra,
+        }
+        tmp_meta = d / f".{META_FILE}.{os.getpid()}.tmp"
+        tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp_meta, d / META_FILE)
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> EduClassifier:
+        """Load a saved classifier. Only load directories you trust: joblib files are pickles."""
+        import joblib
+
+        d = Path(directory)
+        for f in (MODEL_FILE, META_FILE):
+            if not (d / f).exists():
+                raise FileNotFoundError(f"{d}: no {f}; is this a directory written by `phi-lab filter fit`?")
+        meta = json.loads((d / META_FILE).read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{d / META_FILE}: format_version {meta.get('format_version')} != {FORMAT_VERSION}"
+            )
+        forest = joblib.load(d / MODEL_FILE)
+        known = {
+            "format_version",
+            "kind",
+            "embedder",
+            "threshold",
+            "annotator",
+            "metrics",
+            "sklearn_version",
+            "n_features",
+        }
+        return cls(
+            forest,
+            meta["embedder"],
+            float(meta["threshold"]),
+            meta.get("annotator", {}),
+            meta.get("metrics", {}),
+            {k: v for k, v in meta.items() if k not in known},
+        )
+
+
+def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    """Agreement of the classifier with the annotator on held-out files."""
+    from sklearn.metrics import (
+        accuracy_score,
+        cohen_kappa_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    y_true = np.asarray(y_true).astype(int)
+    pred = (np.asarray(proba) >= threshold).astype(int)
+    both = len(set(y_true.tolist())) == 2
+    return {
+        "n": len(y_true),
+        "positive_rate": float(y_true.mean()) if len(y_true) else float("nan"),
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "precision": float(precision_score(y_true, pred, zero_division=0)),
+        "recall": float(recall_score(y_true, pred, zero_division=0)),
+        "f1": float(f1_score(y_true, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y_true, proba)) if both else float("nan"),
+        "cohen_kappa": float(cohen_kappa_score(y_true, pred)),
+    }
+
+
+def fit_classifier(
+    X: np.ndarray,
+    y: np.ndarray,
+    embedder: str,
+    annotator: dict[str, str] | None = None,
+    config: ClassifierConfig | None = None,
+) -> EduClassifier:
+    """Train on a stratified split, score the held-out part, return the classifier with its metrics."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    cfg = config or ClassifierConfig()
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y).astype(int)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"need X of shape (n, dim) and n labels, got {X.shape} and {len(y)}")
+    counts = np.bincount(y, minlength=2)
+    if len(counts) > 2 or min(counts) < 2:
+        raise ValueError(f"need labels in {{0, 1}} with at least 2 of each, got counts {counts.tolist()}")
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=cfg.test_fraction, random_state=cfg.seed, stratify=y
+    )
+    forest = RandomForestClassifier(
+        n_estimators=cfg.n_estimators,
+        max_depth=cfg.max_depth,
+        min_samples_leaf=cfg.min_samples_leaf,
+        class_weight="balanced",  # educational files are the minority in a raw corpus
+        random_state=cfg.seed,
+        n_jobs=cfg.n_jobs,
+    )
+    forest.fit(X_tr, y_tr)
+    clf = EduClassifier(forest, embedder, cfg.threshold, annotator or {})
+    clf.metrics = evaluate(y_te, clf.predict_proba(X_te), cfg.threshold)
+    clf.metrics["n_train"] = len(y_tr)
+    clf.extra["config"] = asdict(cfg)
+    return clf
