@@ -66,3 +66,21 @@ def test_default_tokenizer_is_cached(tmp_path: Path, monkeypatch) -> None:
     assert defaults.TOKENIZER_PRESETS["codegen"] == 50257
     with pytest.raises(ValueError, match="preset"):
         defaults.default_tokenizer("nope")
+
+
+def test_default_packed_corpus_is_cached(tmp_path: Path, monkeypatch, tiny_tokenizer) -> None:
+    from phi_lab.data import defaults
+
+    monkeypatch.setenv("PHI_LAB_CACHE", str(tmp_path / "cache"))
+    kwargs = {"max_documents": 12, "max_bytes": None, "val_fraction": 0.2, "tokenizer": tiny_tokenizer,
+              "include_site_packages": False, "progress": False}
+    path = defaults.default_packed_corpus(**kwargs)
+    m = json.loads((path / "manifest.json").read_text())
+    assert m["status"] == "complete" and m["documents"] == 12 and m["sources"] == ["offline"]
+    assert m["tokenizer"]["fingerprint"] == tiny_tokenizer.fingerprint()
+    mtime = (path / "manifest.json").stat().st_mtime_ns
+    assert defaults.default_packed_corpus(**kwargs) == path
+    assert (path / "manifest.json").stat().st_mtime_ns == mtime  # reused, not rebuilt
+    assert defaults.default_packed_corpus(**{**kwargs, "max_documents": 13}) != path
+    rows = PackedDataset(path).documents()
+    assert all(r["meta"]["origin"] == "stdlib" and r["meta"]["package"] for r in rows)

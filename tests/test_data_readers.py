@@ -161,3 +161,33 @@ def test_real_offline_corpus_is_deterministic() -> None:
     site = list(offline.offline_python_corpus(max_documents=40))
     assert {d.meta["origin"] for d in site} == {"stdlib", "site-packages"}
     assert any(d.meta["distribution"] for d in site if d.meta["origin"] == "site-packages")
+
+
+def test_hf_dataset_reader_logic(tmp_path: Path, monkeypatch) -> None:
+    """`datasets` is not installed here; a stand-in module checks split choice and row handling."""
+    import types
+
+    class Dataset(list):
+        @property
+        def column_names(self) -> list[str]:
+            return list(self[0])
+
+    class DatasetDict(dict):
+        pass
+
+    saved = {tmp_path / "one": Dataset([{"text": "a = 1\n", "n": 1}, {"text": ""}, {"text": "b = 2\n", "n": 3}]),
+             tmp_path / "two": DatasetDict(train=Dataset([{"text": "t\n"}]), test=Dataset([{"text": "v\n"}]))}
+    fake = types.ModuleType("datasets")
+    fake.DatasetDict = DatasetDict
+    fake.load_from_disk = lambda p: saved[Path(p)]
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    skips = SkipLog()
+    docs = list(read_hf_dataset(tmp_path / "one", skips=skips))
+    assert [(d.text, d.meta, d.path) for d in docs] == [
+        ("a = 1\n", {"n": 1}, f"{tmp_path / 'one'}[0]"), ("b = 2\n", {"n": 3}, f"{tmp_path / 'one'}[2]")]
+    assert [s.reason for s in skips.items] == ["empty"]
+    with pytest.raises(ValueError, match="choose one with --split"):
+        list(read_hf_dataset(tmp_path / "two"))
+    assert [d.text for d in read_hf_dataset(tmp_path / "two", split="test")] == ["v\n"]
+    with pytest.raises(ValueError, match="no column 'code'"):
+        list(read_hf_dataset(tmp_path / "one", text_field="code"))

@@ -109,12 +109,19 @@ def default_packed_corpus(
     seed: int = 0,
     workers: int = 1,
     progress: bool = True,
+    tokenizer: PhiTokenizer | None = None,
+    include_site_packages: bool = True,
 ) -> Path:
-    """The offline corpus (bounded) packed with `default_tokenizer(vocab_size)`; cached, returns its dir."""
+    """The offline corpus (bounded) packed with `default_tokenizer(vocab_size)`; cached, returns its dir.
+
+    A killed build resumes on the next call. `tokenizer` overrides the default one (then
+    `vocab_size` is ignored); the cache key includes its fingerprint either way.
+    """
     from phi_lab.data.pack import PackConfig, pack
 
-    tok = default_tokenizer(vocab_size, seed=seed)
-    extra = {"max_documents": max_documents, "max_bytes": max_bytes, "seed": seed}
+    tok = tokenizer or default_tokenizer(vocab_size, seed=seed)
+    extra = {"max_documents": max_documents, "max_bytes": max_bytes, "seed": seed,
+             "include_site_packages": include_site_packages}
     config = PackConfig(sources=["offline"], val_fraction=val_fraction, extra=extra)
     key = _key({"tokenizer": tok.fingerprint(), "val_fraction": val_fraction, **extra})
     root = paths.cache_dir() / "packed"
@@ -122,6 +129,7 @@ def default_packed_corpus(
     with _locked(root / f"{target.name}.lock"):
         # pack() returns at once when the directory is complete and resumes it when it is not.
         skips = SkipLog()
-        docs = offline_python_corpus(max_documents=max_documents, max_bytes=max_bytes, seed=seed, skips=skips)
-        pack(docs, tok, target, config, skips=skips, workers=workers, progress=progress)
+        docs = offline_python_corpus(max_documents=max_documents, max_bytes=max_bytes, seed=seed,
+                                     include_site_packages=include_site_packages, skips=skips)
+        pack(docs, tok, target, config, skips=skips, workers=workers, progress=progress, total=max_documents)
     return target
