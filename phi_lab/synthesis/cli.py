@@ -1,0 +1,111 @@
+"""`phi-lab synth exercises|textbooks|seeds`: synthetic data for phi-1 / phi-1.5 (§2.2)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["offline", "openai"], default="offline",
+                   help="offline (default): procedural + mined, no API; openai: any OpenAI-compatible server")
+    p.add_argument("--model", default=None, help="model name for --backend openai")
+    p.add_argument("--n", type=int, required=True, help="number of records to keep")
+    p.add_argument("--out", type=Path, required=True, help="run directory (rerun the same command to resume)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chunk", type=int, default=64, help="candidates per step (each step is saved)")
+    p.add_argument("--dedup-threshold", type=float, default=0.85, help="MinHash Jaccard for near duplicates")
+    p.add_argument("--sandbox-timeout", type=float, default=5.0)
+    p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: CPU count)")
+    g = p.add_argument_group("openai backend (key from OPENAI_API_KEY, URL from OPENAI_BASE_URL or --base-url)")
+    g.add_argument("--base-url", default=None)
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--max-tokens", type=int, default=1500)
+    g.add_argument("--concurrency", type=int, default=8)
+    g.add_argument("--rpm", type=float, default=500.0, help="requests per minute")
+    g.add_argument("--tpm", type=float, default=200_000.0, help="tokens per minute")
+    g.add_argument("--max-retries", type=int, default=6)
+    g.add_argument("--cache-dir", type=Path, default=None, help="LLM reply cache (default: phi-lab cache)")
+    g.add_argument("--batch", action="store_true", help="use the Batch API (half price, slow; resumable)")
+    g.add_argument("--prices", type=Path, default=None,
+                   help='JSON price table {"model": [usd_per_1M_in, usd_per_1M_out]} (added to the defaults)')
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    parser = sub.add_parser(name, help=help, description=__doc__)
+    verbs = parser.add_subparsers(dest="synth_verb", metavar="VERB", required=True)
+    ex = verbs.add_parser("exercises", help="CodeExercises: prompt (signature+docstring), solution, tests")
+    _common(ex)
+    ex.add_argument("--mined-every", type=int, default=10,
+                    help="offline: every k-th candidate is mined from documented stdlib functions (0: never)")
+    ex.add_argument("--mine-from", type=Path, nargs="*", default=None,
+                    help="offline: .py files/dirs to mine instead of the stdlib")
+    ex.set_defaults(func=run)
+    tb = verbs.add_parser("textbooks", help="synthetic textbook sections (phi-1 code, phi-1.5 common sense)")
+    _common(tb)
+    tb.add_argument("--textbook-kind", choices=["code", "commonsense", "webseed"], default="code",
+                    help="openai: code (topic x subtopic x audience x style), commonsense (20K seed "
+                         "topics), webseed (extracts of --seed-texts)")
+    tb.add_argument("--seed-texts", type=Path, default=None, help="JSONL with a text field (webseed)")
+    tb.set_defaults(func=run)
+    sd = verbs.add_parser("seeds", help="print phi-1.5 seed topics composed from the topic lists")
+    sd.add_argument("--n", type=int, default=20)
+    sd.add_argument("--seed", type=int, default=0)
+    sd.set_defaults(func=run_seeds)
+
+
+def run(args: argparse.Namespace) -> int:
+    from phi_lab.synthesis.pipeline import SynthConfig, run_synthesis
+
+    llm = {"max_concurrency": args.concurrency, "requests_per_minute": args.rpm,
+           "tokens_per_minute": args.tpm, "max_retries": args.max_retries}
+    if args.base_url:
+        llm["base_url"] = args.base_url
+    if args.cache_dir:
+        llm["cache_dir"] = args.cache_dir
+    if args.prices:
+        from phi_lab.llm import DEFAULT_PRICES
+
+        try:
+            extra = json.loads(args.prices.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"phi-lab synth: cannot read price table {args.prices}: {e}", file=sys.stderr)
+            return 2
+        llm["prices"] = {**DEFAULT_PRICES, **{k: tuple(v) for k, v in extra.items()}}
+    try:
+        cfg = SynthConfig(
+            kind=args.synth_verb, out=args.out, n=args.n, backend=args.backend, seed=args.seed, chunk=args.chunk,
+            dedup_threshold=args.dedup_threshold, sandbox_timeout=args.sandbox_timeout,
+            sandbox_workers=args.workers, model=args.model, temperature=args.temperature,
+            max_tokens=args.max_tokens, batch=args.batch, llm=llm,
+            mined_every=getattr(args, "mined_every", 10), mine_from=getattr(args, "mine_from", None),
+            textbook_kind=getattr(args, "textbook_kind", "code"), seed_texts=getattr(args, "seed_texts", None),
+        )
+    except ValueError as e:
+        print(f"phi-lab synth: {e}", file=sys.stderr)
+        return 2
+    from phi_lab.llm import LLMError
+
+    try:
+        card = run_synthesis(cfg, progress=not args.quiet)
+    except LLMError as e:
+        print(f"phi-lab synth: LLM request failed: {e}\nRerun the same command to resume.", file=sys.stderr)
+        return 1
+    print(f"{card['n_kept']} {cfg.kind} kept, {card['n_dropped']} dropped, cost ${card['cost_usd']:.4f} "
+          f"-> {cfg.out / (cfg.kind + '.jsonl')} (card: {cfg.out / 'dataset_card.md'})")
+    return 0 if card["complete"] else 3
+
+
+def run_seeds(args: argparse.Namespace) -> int:
+    from phi_lab.synthesis.samplers import seed_topics
+
+    try:
+        for t in seed_topics(args.n, args.seed):
+            print(t)
+    except ValueError as e:
+        print(f"phi-lab synth seeds: {e}", file=sys.stderr)
+        return 2
+    return 0
