@@ -1,0 +1,8 @@
+"""Decontamination of training data against HumanEval/MBPP and pruning of CodeExercises (phi-1 §5).
+
+- `ngrams`: normalized n-gram overlap, hits with context.
+- `ast_match`: the AST match rate tau between two programs (definition in its docstring).
+- `similarity`: embedding distance + AST match rate for exercise x problem pairs, cached.
+- `pruning`: per-tau removed exercises and similar problems, pruned sets for retraining.
+- `table3`: pass@1 on similar / non-similar problems beside the paper's Table 3.
+"""

@@ -1,0 +1,158 @@
+"""`phi-lab prune`: decontaminate CodeExercises against HumanEval/MBPP and prune it per tau (§5).
+
+Writes into --out: pruning.json (per tau: similar tasks, removed ids, closest matches), the pruned
+exercise sets exercises/tau-<tau>.jsonl (ready for retraining) with removed/tau-<tau>.jsonl (each with its
+reason), ngram_hits.jsonl (13-gram overlap with context), table3.csv and manifest.json. Similarities are
+cached (see --cache-dir), so re-running with other taus or with evaluation results is cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+DESCRIPTION = __doc__
+
+
+def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    from phi_lab.decontamination.pruning import DEFAULT_TAUS
+    from phi_lab.decontamination.similarity import DEFAULT_MAX_EMBEDDING_DISTANCE
+
+    p = sub.add_parser(name, help=help, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exercises", required=True, type=Path, help="JSONL with `id`, `prompt`, `solution`")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--taus", default=",".join(f"{t:g}" for t in DEFAULT_TAUS),
+                   help="AST match-rate thresholds (default: %(default)s)")
+    p.add_argument("--benchmark", choices=("humaneval", "mbpp"), default="humaneval")
+    p.add_argument("--benchmark-path", type=Path, help="override the benchmark file (HumanEval .jsonl.gz / mbpp.jsonl)")
+    p.add_argument("--embedder", default="minilm", help="'minilm' or a causal LM directory (default: %(default)s)")
+    p.add_argument("--max-embedding-distance", type=float, default=DEFAULT_MAX_EMBEDDING_DISTANCE,
+                   help="fixed embedding threshold; 'inf' AST-matches every pair (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=0, help="processes for AST matching (0 = all cores)")
+    p.add_argument("--cache-dir", type=Path, help="similarity cache (default: <phi-lab cache>/decontamination)")
+    p.add_argument("--ngram-n", type=int, default=13, help="n of the n-gram overlap check (default: %(default)s)")
+    p.add_argument("--ngram-data", type=Path, action="append", default=[],
+                   help="extra training JSONL to scan for n-gram overlap (repeatable; field --text-field)")
+    p.add_argument("--text-field", default="text", help="text field of --ngram-data records (default: %(default)s)")
+    p.add_argument("--original-results", type=Path, help="eval results JSONL of the original model (Table 3)")
+    p.add_argument("--retrained-results", action="append", default=[], metavar="TAU=FILE",
+                   help="eval results JSONL of the model retrained on the tau-pruned set (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _parse_retrained(specs: list[str]) -> dict[float, Path]:
+    out = {}
+    for spec in specs:
+        tau, sep, path = spec.partition("=")
+        try:
+            out[float(tau)] = Path(path)
+        except ValueError:
+            sep = ""
+        if not sep or not path:
+            raise ValueError(f"--retrained-results wants TAU=FILE, got {spec!r}")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"phi-lab prune: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from phi_lab.decontamination.benchmarks import iter_texts, load_benchmark, read_exercises
+    from phi_lab.decontamination.ngrams import NGramIndex, summarize
+    from phi_lab.decontamination.pruning import (
+        decide,
+        parse_taus,
+        tau_key,
+        write_json_atomic,
+        write_pruned_sets,
+    )
+    from phi_lab.decontamination.similarity import SimilarityConfig, compute_similarities
+    from phi_lab.decontamination.table3 import read_task_results, table3, write_table3
+
+    taus = parse_taus(args.taus)
+    retrained_paths = _parse_retrained(args.retrained_results)
+    missing_taus = [t for t in retrained_paths if round(t, 6) not in {round(x, 6) for x in taus}]
+    if missing_taus:
+        raise ValueError(f"--retrained-results for tau {missing_taus} not among --taus {args.taus}")
+    for f in [args.exercises, *args.ngram_data, args.original_results, *retrained_paths.values()]:
+        if f is not None and not f.exists():
+            raise FileNotFoundError(f"{f} does not exist")
+    config = SimilarityConfig(max_embedding_distance=args.max_embedding_distance, workers=args.workers)
+    progress = not args.no_progress
+    started = time.time()
+
+    exercises = read_exercises(args.exercises)
+    problems = load_benchmark(args.benchmark, args.benchmark_path)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    # N-gram overlap: the exercises themselves, then any extra training data.
+    index = NGramIndex(problems, n=args.ngram_n)
+    hits_path = args.out / "ngram_hits.jsonl"
+    tmp = hits_path.with_name(hits_path.name + ".tmp")
+    hits = []
+    with open(tmp, "w", encoding="utf-8") as fh:
+        sources = [((e.id, e.code) for e in exercises), *(iter_texts(p, (args.text_field,)) for p in args.ngram_data)]
+        for docs in sources:
+            for h in index.scan(docs, progress=progress):
+                hits.append(h)
+                fh.write(json.dumps(h.to_json(), ensure_ascii=False) + "\n")
+    tmp.replace(hits_path)
+
+    # Embedding + AST similarity, then the per-tau decisions.
+    from phi_lab.embeddings import get_embedder
+    from phi_lab.paths import cache_dir
+
+    embedder = get_embedder(args.embedder)
+    cache = args.cache_dir or cache_dir() / "decontamination"
+    pairs = compute_similarities([e.code for e in exercises], [p.code for p in problems], embedder, cache,
+                                 config, progress=progress)
+    decisions = decide(pairs, exercises, problems, taus)
+    files = write_pruned_sets(args.out, exercises, decisions)
+
+    original = read_task_results(args.original_results) if args.original_results else None
+    retrained = {t: read_task_results(p) for t, p in retrained_paths.items()}
+    rows = table3({t: d.similar_tasks for t, d in decisions.items()}, [p.task_id for p in problems],
+                  original, {next(x for x in taus if abs(x - t) < 1e-9): r for t, r in retrained.items()},
+                  paper_reference=args.benchmark == "humaneval")
+    write_table3(rows, args.out / "table3.csv")
+
+    from phi_lab.decontamination.ast_match import AST_DEFINITION_VERSION, METHOD_NAMES
+
+    methods = {name: int((pairs.method == code).sum()) for code, name in METHOD_NAMES.items()}
+    report = {
+        "benchmark": args.benchmark,
+        "n_exercises": len(exercises),
+        "n_problems": len(problems),
+        "embedder": embedder.name,
+        "max_embedding_distance": None if math.isinf(config.max_embedding_distance) else config.max_embedding_distance,
+        "ast_definition": AST_DEFINITION_VERSION,
+        "candidate_pairs": len(pairs),
+        "candidate_pairs_by_method": methods,
+        "ngram": {"n": args.ngram_n, **summarize(hits)},
+        "taus": {tau_key(t): {**d.to_json(), "n_kept": len(exercises) - len(d.removed_ids), "files": files[tau_key(t)]}
+                 for t, d in decisions.items()},
+    }
+    write_json_atomic(args.out / "pruning.json", report)
+    write_json_atomic(args.out / "manifest.json", {
+        "command": "phi-lab prune",
+        "args": {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
+                 for k, v in vars(args).items() if k != "func"},
+        "cache_dir": str(cache),
+        "seconds": round(time.time() - started, 2),
+        "outputs": ["pruning.json", "table3.csv", "ngram_hits.jsonl", "exercises/", "removed/"],
+    })
+    for t, d in decisions.items():
+        print(f"tau={tau_key(t)}: {len(d.similar_tasks)}/{len(problems)} similar problems, "
+              f"{len(d.removed_ids)}/{len(exercises)} exercises removed")
+    print(f"n-gram ({args.ngram_n}) hits: {len(hits)}; wrote {args.out}/pruning.json, table3.csv")
+    return 0
