@@ -177,3 +177,11 @@ def test_corpus_shorter_than_one_window(tmp_path: Path, tiny_tokenizer) -> None:
         WindowSampler(ds, seq_len=2048)
     with pytest.raises(KeyError, match="no split"):
         PackedDataset(tmp_path / "p", "test")
+
+
+def test_no_usable_documents_is_a_clear_error(tmp_path: Path, tiny_tokenizer) -> None:
+    skips = SkipLog()
+    skips.add("a.py", "empty")
+    with pytest.raises(ValueError, match=r"no usable documents in src \(1 inputs skipped"):
+        pack([], tiny_tokenizer, tmp_path / "p", PackConfig(sources=["src"]), skips=skips, progress=False)
+    assert (tmp_path / "p" / "skipped.jsonl").read_text().count("\n") == 1

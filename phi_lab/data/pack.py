@@ -270,6 +270,11 @@ class Packer:
             if st.buf:
                 self._flush(st)
         skips.write(self.out / "skipped.jsonl")
+        if not any(st.shards for st in self.splits.values()):
+            raise ValueError(
+                f"no usable documents in {', '.join(self.config.sources)} ({len(skips)} inputs skipped; "
+                f"reasons in {self.out / 'skipped.jsonl'})"
+            )
         self.manifest = self._write_manifest(status="complete", skips=skips)
         self.finished = True
         return self.manifest
