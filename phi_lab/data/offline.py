@@ -64,6 +64,15 @@ def _package_of(relpath: Path) -> str:
 
 
 def _list_files(roots: list[CorpusRoot], skips: SkipLog) -> list[tuple[CorpusRoot, Path]]:
+    """All candidate files; the walk (tens of thousands of files) is done once per process."""
+    files, walk_skips = _walk(tuple(roots))
+    skips.items.extend(walk_skips.items)
+    return list(files)
+
+
+@lru_cache(maxsize=4)
+def _walk(roots: tuple[CorpusRoot, ...]) -> tuple[tuple[tuple[CorpusRoot, Path], ...], SkipLog]:
+    skips = SkipLog()
     files: list[tuple[CorpusRoot, Path]] = []
     other_roots = {r.path for r in roots}
     for root in roots:
@@ -79,7 +88,7 @@ def _list_files(roots: list[CorpusRoot], skips: SkipLog) -> list[tuple[CorpusRoo
             ):
                 continue
             files.append((root, f))
-    return files
+    return tuple(files), skips
 
 
 def _order_key(seed: int, root: CorpusRoot, f: Path) -> bytes:
