@@ -1,0 +1,445 @@
+"""Side-by-side comparison of checkpoints on probes (paper §3: phi-1-base vs phi-1).
+
+Every model completes every probe with the same decoding settings and the same per-probe seed
+(derived from the probe id, so a probe samples identically whether it runs alone in the widget or
+with the whole set in batch). Each completion then gets its verdicts: parses (ast), references the
+right API names (ast), runs and passes its test (in `phi_lab.sandbox`). No widget or HTML code here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+import os
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from phi_lab.probes import checks
+from phi_lab.probes.probeset import Probe
+
+if TYPE_CHECKING:
+    from phi_lab.sandbox import Sandbox, SandboxResult
+
+log = logging.getLogger(__name__)
+
+# A new top-level statement ends the function body (the Codex/HumanEval convention).
+DEFAULT_STOPS: tuple[str, ...] = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\n@")
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    stop_strings: tuple[str, ...] = DEFAULT_STOPS
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(
+                f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}"
+            )
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        object.__setattr__(self, "stop_strings", tuple(self.stop_strings))
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop_strings"] = list(self.stop_strings)
+        return d
+
+    def fingerprint(self) -> str:
+        d = self.to_json()
+        d.pop("batch_size")  # completions do not depend on batching
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def probe_seed(seed: int, probe_id: str) -> int:
+    """The sampling seed of one probe: depends on the run seed and the probe, nothing else."""
+    return seed + zlib.crc32(probe_id.encode("utf-8", "surrogatepass"))
+
+
+@dataclass
+class ModelEntry:
+    """A loaded checkpoint under a display name."""
+
+    name: str
+    model: Any  # phi_lab.model.Phi
+    tokenizer: Any  # phi_lab.tokenizer.PhiTokenizer
+    path: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identifies the weights for the completion cache: path plus the weight file's size and mtime."""
+        weights = Path(self.path) / "model.safetensors"
+        stamp = f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}" if weights.is_file() else ""
+        return f"{Path(self.path).resolve() if self.path else self.name}|{stamp}"
+
+
+def model_names(paths: Sequence[str | Path]) -> list[str]:
+    """Short unique display names: the directory name, with parents added until names differ."""
+    parts = [Path(p).resolve().parts for p in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{n}#{i}" for i, n in enumerate(str(p) for p in paths)]
+
+
+def load_models(
+    paths: Sequence[str | Path], names: Sequence[str] | None = None, device: str = "cpu"
+) -> list[ModelEntry]:
+    """Load checkpoints (phi_lab or transformers-format directories) for comparison."""
+    from phi_lab.loading import load_model
+
+    if len(paths) < 1:
+        raise ValueError("need at least one model to probe")
+    names = list(names) if names else model_names(paths)
+    if len(names) != len(paths) or len(set(names)) != len(names):
+        raise ValueError(f"need one unique name per model, got {names} for {len(paths)} paths")
+    entries = []
+    for name, path in zip(names, paths):
+        if not Path(path).is_dir():
+            raise NotADirectoryError(f"model directory not found: {path}")
+        model, tok = load_model(path, device=device)
+        entries.append(ModelEntry(name=name, model=model, tokenizer=tok, path=str(path)))
+    return entries
+
+
+class CompletionCache:
+    """Completions already generated, keyed by (weights, prompt, decoding, seed); appended as they
+    come so an interrupted run resumes without regenerating."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._rows: dict[str, dict] = {}
+        if self.path.is_file():
+            with self.path.open(encoding="utf-8") as f:
+                for lineno, line in enumerate(f, 1):
+                    try:
+                        row = json.loads(line)
+                        self._rows[row["key"]] = row
+                    except (ValueError, KeyError, TypeError):
+                        # a line cut short by a crash: everything before it is still good
+                        log.warning("%s:%d: unreadable cache line skipped", self.path, lineno)
+
+    @staticmethod
+    def key(entry: ModelEntry, probe: Probe, decoding: DecodingConfig) -> str:
+        raw = json.dumps(
+            [entry.key, probe.prompt, decoding.fingerprint(), probe_seed(decoding.seed, probe.id)]
+        )
+        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def get(self, key: str) -> dict | None:
+        return self._rows.get(key)
+
+    def add(self, rows: list[dict]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=True) + "\n")
+                self._rows[row["key"]] = row
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@dataclass
+class Completion:
+    text: str
+    n_tokens: int
+    prompt_truncated: bool
+    seconds: float
+
+
+def complete(
+    entry: ModelEntry,
+    probes: Sequence[Probe],
+    decoding: DecodingConfig,
+    cache: CompletionCache | None = None,
+    progress: bool = False,
+) -> list[Completion]:
+    """One completion per probe from one model, in probe order."""
+    from tqdm.auto import tqdm
+
+    from phi_lab.generation import generate, truncate_at_stop
+
+    tok, model = entry.tokenizer, entry.model
+    budget = model.config.max_seq_len - decoding.max_new_tokens
+    if budget <= 0:
+        raise ValueError(
+            f"max_new_tokens={decoding.max_new_tokens} leaves no room in {entry.name}'s "
+            f"{model.config.max_seq_len}-token window"
+        )
+    results: list[Completion | None] = [None] * len(probes)
+    keys = [CompletionCache.key(entry, p, decoding) if cache else "" for p in probes]
+    todo = []
+    for i, key in enumerate(keys):
+        row = cache.get(key) if cache else None
+        if row is not None:
+            results[i] = Completion(
+                row["completion"], row["n_tokens"], row["prompt_truncated"], row["seconds"]
+            )
+        else:
+            todo.append(i)
+    encoded = {i: tok.encode(probes[i].prompt) for i in todo}
+    todo.sort(key=lambda i: len(encoded[i]))  # similar lengths together: less padding
+    batches = [todo[j : j + decoding.batch_size] for j in range(0, len(todo), decoding.batch_size)]
+    bar = tqdm(total=len(todo), desc=f"generate {entry.name}", unit="probe", disable=not progress)
+    for batch in batches:
+        cut = [len(encoded[i]) > budget for i in batch]
+        if any(cut):
+            log.warning(
+                "%s: %d prompt(s) longer than %d tokens were cut from the left", entry.name, sum(cut), budget
+            )
+        start = time.perf_counter()
+        toks = generate(
+            model,
+            [encoded[i][-budget:] for i in batch],
+            decoding.max_new_tokens,
+            temperature=decoding.temperature,
+            top_p=decoding.top_p,
+            eos_id=tok.eos_id,
+            stop_strings=decoding.stop_strings,
+            tokenizer=tok,
+            seed=[probe_seed(decoding.seed, probes[i].id) for i in batch],
+        )
+        seconds = (time.perf_counter() - start) / len(batch)
+        rows = []
+        for i, t, c in zip(batch, toks, cut):
+            text = truncate_at_stop(tok.decode(t), decoding.stop_strings)
+            results[i] = Completion(text, len(t), c, seconds)
+            rows.append(
+                {
+                    "key": keys[i],
+                    "model": entry.name,
+                    "probe": probes[i].id,
+                    "completion": text,
+                    "n_tokens": len(t),
+                    "prompt_truncated": c,
+                    "seconds": seconds,
+                }
+            )
+        if cache is not None:
+            cache.add(rows)
+        bar.update(len(batch))
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
+@dataclass
+class ProbeResult:
+    """The verdicts on one model's completion of one probe. None means "not applicable"."""
+
+    probe_id: str
+    model: str
+    completion: str
+    n_tokens: int = 0
+    prompt_truncated: bool = False
+    parses: bool = False
+    parse_error: str | None = None
+    runs: bool | None = None
+    run_outcome: str | None = None
+    run_detail: str = ""
+    api_ok: bool | None = None
+    api_missing: list[str] = field(default_factory=list)
+    passes: bool | None = None
+    test_outcome: str | None = None
+    test_detail: str = ""
+    skipped: str = ""  # why run/test were not attempted
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sandbox_capabilities(sandbox: Sandbox, modules: set[str]) -> dict[str, bool]:
+    """Which modules the sandbox can import (one tiny program per module)."""
+    mods = sorted(modules)
+    results = sandbox.run_many([f"import {m}\n" for m in mods]) if mods else []
+    return {m: r.passed for m, r in zip(mods, results)}
+
+
+def default_sandbox(timeout: float = 20.0) -> Sandbox:
+    """Probes import third-party libraries (numpy, torch, ...), so site-packages stay visible."""
+    from phi_lab.sandbox import Sandbox
+
+    return Sandbox(timeout=timeout, memory_mb=8192, site_packages=True)
+
+
+def _detail(r: SandboxResult) -> str:
+    return r.detail or r.outcome
+
+
+def evaluate(
+    probes: Sequence[Probe],
+    completions: dict[str, list[Completion]],
+    sandbox: Sandbox,
+    progress: bool = False,
+) -> dict[tuple[str, str], ProbeResult]:
+    """Verdicts for every (model, probe): static checks here, run/test programs in one sandbox batch."""
+    available = sandbox_capabilities(sandbox, {m for p in probes for m in p.requires})
+    results: dict[tuple[str, str], ProbeResult] = {}
+    jobs: list[tuple[tuple[str, str], str, str]] = []  # (result key, "run" | "test", program)
+    for model, comps in completions.items():
+        for probe, comp in zip(probes, comps):
+            r = ProbeResult(
+                probe.id, model, comp.text, comp.n_tokens, comp.prompt_truncated, seconds=comp.seconds
+            )
+            r.parse_error = checks.parse_error(checks.program(probe, comp.text))
+            r.parses = r.parse_error is None
+            api = checks.api_report(probe, comp.text)
+            if api is not None:
+                r.api_ok, r.api_missing = api.ok, api.missing
+            missing = [m for m in probe.requires if not available.get(m)]
+            if missing:
+                r.skipped = f"not importable in the sandbox: {', '.join(missing)}"
+            elif not r.parses:
+                # code that does not parse cannot run; no need to spend a sandbox process on it
+                r.runs, r.run_outcome, r.run_detail = False, "error", r.parse_error or ""
+                if probe.test:
+                    r.passes, r.test_outcome, r.test_detail = False, "error", r.parse_error or ""
+            else:
+                jobs.append(((model, probe.id), "run", checks.run_program(probe, comp.text)))
+                if probe.test:
+                    jobs.append(((model, probe.id), "test", checks.test_program(probe, comp.text)))
+            results[(model, probe.id)] = r
+    outs = sandbox.run_many([j[2] for j in jobs], progress=progress) if jobs else []
+    for (key, kind, _), out in zip(jobs, outs):
+        r = results[key]
+        if kind == "run":
+            r.runs, r.run_outcome, r.run_detail = out.passed, out.outcome, _detail(out)
+        else:
+            r.passes, r.test_outcome, r.test_detail = out.passed, out.outcome, _detail(out)
+    return results
+
+
+@dataclass
+class Score:
+    """One model's row of the scoring table; each rate is over the probes where it applies."""
+
+    model: str
+    n: int = 0
+    parsed: int = 0
+    ran: int = 0
+    run_n: int = 0
+    api: int = 0
+    api_n: int = 0
+    passed: int = 0
+    test_n: int = 0
+
+    @staticmethod
+    def _rate(k: int, n: int) -> float | None:
+        return k / n if n else None
+
+    @property
+    def parse_rate(self) -> float | None:
+        return self._rate(self.parsed, self.n)
+
+    @property
+    def run_rate(self) -> float | None:
+        return self._rate(self.ran, self.run_n)
+
+    @property
+    def api_rate(self) -> float | None:
+        return self._rate(self.api, self.api_n)
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self._rate(self.passed, self.test_n)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(
+            parse_rate=self.parse_rate,
+            run_rate=self.run_rate,
+            api_rate=self.api_rate,
+            pass_rate=self.pass_rate,
+        )
+        return d
+
+
+@dataclass
+class Comparison:
+    models: list[str]
+    probes: list[Probe]
+    decoding: DecodingConfig
+    results: dict[tuple[str, str], ProbeResult]
+    isolation: str = ""
+
+    def result(self, model: str, probe_id: str) -> ProbeResult:
+        return self.results[(model, probe_id)]
+
+    def scores(self) -> list[Score]:
+        table = []
+        for m in self.models:
+            s = Score(m)
+            for p in self.probes:
+                r = self.result(m, p.id)
+                s.n += 1
+                s.parsed += r.parses
+                if r.runs is not None:
+                    s.run_n += 1
+                    s.ran += r.runs
+                if r.api_ok is not None:
+                    s.api_n += 1
+                    s.api += r.api_ok
+                if r.passes is not None:
+                    s.test_n += 1
+                    s.passed += r.passes
+            table.append(s)
+        return table
+
+    def diff(self, probe_id: str, a: str, b: str, context: int = 3) -> str:
+        """Unified diff (difflib) of model a's completion against model b's."""
+        ca, cb = self.result(a, probe_id).completion, self.result(b, probe_id).completion
+        lines = difflib.unified_diff(
+            ca.splitlines(keepends=True), cb.splitlines(keepends=True), fromfile=a, tofile=b, n=context
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One JSON row per (probe, model), probes in order: the batch output `probes.jsonl`."""
+        rows = []
+        for p in self.probes:
+            for m in self.models:
+                row = {
+                    "probe": p.id,
+                    "category": p.category,
+                    "prompt": p.prompt,
+                    **self.result(m, p.id).to_json(),
+                }
+                row["seed"] = probe_seed(self.decoding.seed, p.id)
+                rows.append(row)
+        return rows
+
+
+def compare(
+    models: Sequence[ModelEntry],
+    probes: Sequence[Probe],
+    decoding: DecodingConfig | None = None,
+    sandbox: Sandbox | None = None,
+    cache: CompletionCache | None = None,
+    progress: bool = False,
+) -> Comparison:
+    """Run every model on every probe (same decoding, same seeds) and check each completion."""
+    if not models:
+        raise ValueError("need at least one model to compare")
+    if not probes:
+        raise ValueError("need at least one probe")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must be unique, got {names}")
+    decoding = decoding or DecodingConfig()
+    sandbox = sandbox or default_sandbox()
+    completions = {m.name: complete(m, probes, decoding, cache=cache, progress=progress) for m in models}
+    results = evaluate(probes, completions, sandbox, progress=progress)
+    return Comparison(names, list(probes), decoding, results, isolation=sandbox.isolation)

@@ -1,0 +1,138 @@
+"""Probe sets (paper §3): prompts that test abilities the finetuning data never taught directly.
+
+A probe is a HumanEval-shaped prompt (imports, signature, docstring) whose completion is the
+function body, plus what an automatic check needs:
+
+- `requires`: top-level modules the program imports (the run/test checks are skipped, not failed,
+  when the sandbox cannot import them: pygame is rarely installed, a judgement about the model
+  should not depend on the machine);
+- `apis`: API names the completion must reference, checked with `ast` (see `checks.api_report`);
+  each entry is one name or alternatives joined by "|"; ".name" matches any attribute `.name`,
+  "kw:name" any keyword argument `name=`;
+- `run`: statements appended to prompt + completion for the "runs" check (exercises the code
+  without judging it); `test`: asserts appended for the "passes" check;
+- `reference`: a hand-written correct completion, used only to validate the probe set itself.
+
+Categories follow §3: "understanding" (logical relations between conditions, several
+constraints) and "library" (external libraries absent from the CodeExercises).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+CATEGORIES = ("understanding", "library", "custom")
+_FIELDS = {"id", "category", "title", "prompt", "apis", "requires", "run", "test", "reference"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    prompt: str
+    category: str = "custom"
+    title: str = ""
+    apis: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    run: str = ""
+    test: str = ""
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id or not isinstance(self.id, str):
+            raise ValueError("a probe needs a non-empty string id")
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise ValueError(f"probe {self.id!r} has an empty prompt")
+        if self.category not in CATEGORIES:
+            raise ValueError(
+                f"probe {self.id!r}: category must be one of {CATEGORIES}, got {self.category!r}"
+            )
+        for spec in self.apis:
+            if not isinstance(spec, str) or not all(alt.strip() for alt in spec.split("|")):
+                raise ValueError(f"probe {self.id!r}: bad api spec {spec!r}")
+
+    @classmethod
+    def from_json(cls, row: dict) -> Probe:
+        unknown = set(row) - _FIELDS
+        if unknown:
+            raise ValueError(f"unknown probe fields {sorted(unknown)}")
+        missing = {"id", "prompt"} - set(row)
+        if missing:
+            raise ValueError(f"missing probe fields {sorted(missing)}")
+        return cls(
+            id=row["id"],
+            prompt=row["prompt"],
+            category=row.get("category", "custom"),
+            title=row.get("title", ""),
+            apis=tuple(row.get("apis") or ()),
+            requires=tuple(row.get("requires") or ()),
+            run=row.get("run", "") or "",
+            test=row.get("test", "") or "",
+            reference=row.get("reference", "") or "",
+        )
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["apis"], d["requires"] = list(self.apis), list(self.requires)
+        return d
+
+
+def custom_probe(prompt: str, test: str = "", apis: tuple[str, ...] = ()) -> Probe:
+    """A probe for a prompt typed by hand (widget, notebooks): its id is a hash of the prompt, so
+    the same text always gets the same sampling seed."""
+    digest = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return Probe(
+        id=f"custom-{digest}",
+        prompt=prompt,
+        category="custom",
+        title="typed prompt",
+        apis=tuple(apis),
+        test=test,
+    )
+
+
+def default_probes_path() -> Path:
+    return Path(str(resources.files("phi_lab.probes") / "data" / "probes.jsonl"))
+
+
+def load_probes(path: str | Path | None = None) -> list[Probe]:
+    """Probes from a JSONL file (the shipped set by default). Errors name the file and line."""
+    path = Path(path) if path is not None else default_probes_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"probe file not found: {path}")
+    probes: list[Probe] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("expected a JSON object")
+                probe = Probe.from_json(row)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{path}:{lineno}: bad probe: {e}") from e
+            if probe.id in seen:
+                raise ValueError(
+                    f"{path}:{lineno}: duplicate probe id {probe.id!r} (first on line {seen[probe.id]})"
+                )
+            seen[probe.id] = lineno
+            probes.append(probe)
+    if not probes:
+        raise ValueError(f"{path}: no probes")
+    return probes
+
+
+def select_probes(probes: list[Probe], ids: list[str] | None) -> list[Probe]:
+    """The probes with these ids, in the order given (all of them when ids is None)."""
+    if not ids:
+        return list(probes)
+    by_id = {p.id: p for p in probes}
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        raise KeyError(f"unknown probe ids {unknown}; known: {sorted(by_id)}")
+    return [by_id[i] for i in ids]
