@@ -18,7 +18,6 @@ the program ran to its end: exit codes and printed text never count.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import secrets
@@ -201,7 +200,7 @@ class Sandbox:
                 "nproc": self.max_processes,
             }
             py = [self.python, "-I", "-B"] + ([] if self.site_packages else ["-S"])
-            argv = [*py, _WRAPPER, json.dumps(cfg)]
+            argv = [*py, _WRAPPER, *_config_args(cfg)]
             if self.isolation == "namespaces":
                 argv = ["unshare", *_UNSHARE, *argv]
             proc = subprocess.Popen(
@@ -291,6 +290,16 @@ class Sandbox:
                 for pid in rest:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
+
+
+def _config_args(cfg: dict) -> list[str]:
+    args = []
+    for key, value in cfg.items():
+        for v in value if isinstance(value, list) else [value]:
+            if "\0" in str(v):
+                raise ValueError(f"sandbox config {key} contains a NUL byte")
+            args.append(f"{key}={'' if v is None else v}")
+    return args
 
 
 def _classify(verdict: bytes, nonce: bytes, status: int, timed_out: bool, timeout: float) -> tuple[str, str]:
