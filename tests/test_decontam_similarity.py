@@ -107,3 +107,28 @@ def test_bad_config_and_bad_embedder(tmp_path):
 
     with pytest.raises(ValueError, match="returned shape"):
         compute_similarities(EXERCISES, PROBLEMS, Wrong(), tmp_path)
+
+
+def test_ast_first_gives_the_same_close_pairs_and_caches(tmp_path, monkeypatch):
+    from phi_lab.decontamination.ast_first import compute_similarities_ast_first
+
+    exercises = [*EXERCISES, "def add(x, y):\n    return x - y\n", "def shout(s):\n    return s.lower() + '?'\n"]
+    emb = BagOfWordsEmbedder()
+    for thr in (0.5, 0.9, math.inf):
+        cfg = SimilarityConfig(thr, workers=1)
+        a = compute_similarities(exercises, PROBLEMS, emb, tmp_path / "a", cfg)
+        b = compute_similarities_ast_first(exercises, PROBLEMS, emb, tmp_path / "b", cfg, ast_floor=0.6)
+        for tau in (0.95, 0.8, 0.6):
+            close_a = {(int(e), int(p)) for e, p in zip(a.ex_index[a.close(tau)], a.prob_index[a.close(tau)])}
+            close_b = {(int(e), int(p)) for e, p in zip(b.ex_index[b.close(tau)], b.prob_index[b.close(tau)])}
+            assert close_a == close_b, (thr, tau)
+        assert (b.ast_match >= 0.6 - 1e-6).all() and (b.embedding_distance <= thr).all()
+    assert close_a and (1, 1) in close_a
+
+    scored = []
+    real = sim.score_chunk
+    monkeypatch.setattr(sim, "score_chunk", lambda codes, ex, prob: scored.append(len(ex)) or real(codes, ex, prob))
+    again = compute_similarities_ast_first(exercises, PROBLEMS, emb, tmp_path / "b", cfg, ast_floor=0.6)
+    assert scored == [] and len(again) == len(b)
+    compute_similarities_ast_first([*exercises, "x = 1\n"], PROBLEMS, emb, tmp_path / "b", cfg, ast_floor=0.6)
+    assert scored == [len(PROBLEMS)]  # only the new exercise

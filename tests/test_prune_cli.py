@@ -139,6 +139,16 @@ def test_cli_fills_table3_from_results_and_reuses_the_cache(workdir, first_run):
     assert rows[("0.9", "total")]["retrained_pass@1"] == ""  # no retrained results for 0.9
 
 
+def test_cli_ast_first_order_prunes_the_same(workdir, first_run):
+    out = workdir / "out-ast-first"
+    assert _prune(workdir, out, "--order", "ast-first") == 0
+    a = json.loads((first_run / "pruning.json").read_text())["taus"]
+    b = json.loads((out / "pruning.json").read_text())["taus"]
+    for key in a:
+        assert (a[key]["removed_ids"], a[key]["similar_tasks"]) == (b[key]["removed_ids"], b[key]["similar_tasks"])
+        assert a[key]["matches"] == b[key]["matches"]
+
+
 def test_cli_reports_bad_input(workdir, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "prompt": "def f():\\n", "solution": "    pass\\n"}\n{"id": "b", "prompt": "x"}\n')

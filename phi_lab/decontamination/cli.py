@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--embedder", default="minilm", help="'minilm' or a causal LM directory (default: %(default)s)")
     p.add_argument("--max-embedding-distance", type=float, default=DEFAULT_MAX_EMBEDDING_DISTANCE,
                    help="fixed embedding threshold; 'inf' AST-matches every pair (default: %(default)s)")
+    p.add_argument("--order", choices=("embedding-first", "ast-first"), default="embedding-first",
+                   help="embed all, AST-match pairs within the threshold; or AST-match all pairs, embed only "
+                        "exercises with a pair >= the lowest tau (faster on CPU; same result) (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="device of the embedder, e.g. cuda (default: %(default)s)")
     p.add_argument("--workers", type=int, default=0, help="processes for AST matching (0 = all cores)")
     p.add_argument("--cache-dir", type=Path, help="similarity cache (default: <phi-lab cache>/decontamination)")
     p.add_argument("--ngram-n", type=int, default=13, help="n of the n-gram overlap check (default: %(default)s)")
@@ -87,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     for f in [args.exercises, *args.ngram_data, args.original_results, *retrained_paths.values()]:
         if f is not None and not f.exists():
             raise FileNotFoundError(f"{f} does not exist")
-    config = SimilarityConfig(max_embedding_distance=args.max_embedding_distance, workers=args.workers)
+    config = SimilarityConfig(max_embedding_distance=args.max_embedding_distance, workers=args.workers,
+                              order=args.order)
     progress = not args.no_progress
     started = time.time()
 
@@ -112,10 +117,16 @@ def _run(args: argparse.Namespace) -> int:
     from phi_lab.embeddings import get_embedder
     from phi_lab.paths import cache_dir
 
-    embedder = get_embedder(args.embedder)
+    embedder = get_embedder(args.embedder, device=args.device)
     cache = args.cache_dir or cache_dir() / "decontamination"
-    pairs = compute_similarities([e.code for e in exercises], [p.code for p in problems], embedder, cache,
-                                 config, progress=progress)
+    ex_codes, prob_codes = [e.code for e in exercises], [p.code for p in problems]
+    if config.order == "ast-first":
+        from phi_lab.decontamination.ast_first import compute_similarities_ast_first
+
+        pairs = compute_similarities_ast_first(ex_codes, prob_codes, embedder, cache, config, ast_floor=min(taus),
+                                               progress=progress)
+    else:
+        pairs = compute_similarities(ex_codes, prob_codes, embedder, cache, config, progress=progress)
     decisions = decide(pairs, exercises, problems, taus)
     files = write_pruned_sets(args.out, exercises, decisions)
 
@@ -136,6 +147,7 @@ def _run(args: argparse.Namespace) -> int:
         "embedder": embedder.name,
         "max_embedding_distance": None if math.isinf(config.max_embedding_distance) else config.max_embedding_distance,
         "ast_definition": AST_DEFINITION_VERSION,
+        "order": config.order,
         "candidate_pairs": len(pairs),
         "candidate_pairs_by_method": methods,
         "ngram": {"n": args.ngram_n, **summarize(hits)},

@@ -37,6 +37,7 @@ from phi_lab.decontamination.ast_match import (
 )
 
 DEFAULT_MAX_EMBEDDING_DISTANCE = 1.1
+ORDERS = ("embedding-first", "ast-first")
 _PAIR_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd constant: (ex_key * MIX) ^ prob_key as one pair key
 _MIN_TASK_PAIRS = 4096  # below this a task runs in-process: spawning a pool costs seconds
 _SLAB = 512  # candidates per vectorized match_rates call (sorted by length to limit padding)
@@ -56,14 +57,21 @@ class SimilarityConfig:
 
     max_embedding_distance: float = DEFAULT_MAX_EMBEDDING_DISTANCE
     workers: int = 0
-    chunk_size: int = 8192
+    chunk_size: int = 8192  # texts per embedding chunk (one cache part each)
+    ast_chunk_pairs: int = 65536  # pairs per AST task: large batches vectorize better
     embed_batch_size: int = 64
+    # "embedding-first" embeds everything and AST-matches pairs within the threshold; "ast-first"
+    # AST-matches all pairs and embeds only exercises with a pair at >= the lowest tau (CPU-only runs,
+    # where the embedder, not the AST, is the bottleneck). Both give the same close pairs.
+    order: str = "embedding-first"
 
     def __post_init__(self):
         if not self.max_embedding_distance > 0:
             raise ValueError(f"max_embedding_distance must be > 0, got {self.max_embedding_distance}")
-        if self.workers < 0 or self.chunk_size < 1 or self.embed_batch_size < 1:
-            raise ValueError("workers must be >= 0, chunk_size and embed_batch_size >= 1")
+        if self.workers < 0 or min(self.chunk_size, self.ast_chunk_pairs, self.embed_batch_size) < 1:
+            raise ValueError("workers must be >= 0; chunk_size, ast_chunk_pairs, embed_batch_size >= 1")
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
 
     def n_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
@@ -101,7 +109,7 @@ def pair_keys(ex_keys: np.ndarray, prob_keys: np.ndarray) -> np.ndarray:
 
 
 def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name("." + path.name + ".tmp.npz")  # hidden from the part-*.npz glob until complete
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
@@ -268,7 +276,7 @@ def compute_similarities(exercise_codes: Sequence[str], problem_codes: Sequence[
     missing = np.flatnonzero(rows < 0)
     workers = config.n_workers()
     # enough chunks to keep every worker busy, none so small that process start-up dominates
-    step = min(config.chunk_size, max(_MIN_TASK_PAIRS, math.ceil(len(missing) / (4 * workers))))
+    step = min(config.ast_chunk_pairs, max(_MIN_TASK_PAIRS, math.ceil(len(missing) / (4 * workers))))
     selections = {cid: missing[s : s + step] for cid, s in enumerate(range(0, len(missing), step))}
     tasks = []
     for cid, sel in selections.items():
