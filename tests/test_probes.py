@@ -22,7 +22,7 @@ from phi_lab.probes.compare import (
     load_models,
 )
 from phi_lab.probes.probeset import Probe, load_probes, select_probes
-from phi_lab.probes.report import render_html
+from phi_lab.probes.report import render_html, write_html
 
 PROBES = load_probes()
 BY_ID = {p.id: p for p in PROBES}
@@ -139,6 +139,21 @@ def test_verdicts_on_hand_written_completions(sandbox):
             assert boom.runs is False and "RuntimeError" in boom.run_detail
 
 
+@pytest.mark.slow  # ~25 s: imports torch/numpy/matplotlib in the sandbox for each library probe
+def test_every_reference_completion_passes_its_own_checks(sandbox):
+    """Validates the probe set itself: each hand-written reference parses, names the right APIs,
+    runs and passes its test wherever the sandbox can import what the probe needs."""
+    res = evaluate(PROBES, {"ref": [Completion(p.reference, 0, False, 0.0) for p in PROBES]}, sandbox)
+    for p in PROBES:
+        r = res[("ref", p.id)]
+        assert r.parses and r.api_ok in (True, None), (p.id, r.api_missing)
+        if r.skipped:
+            continue
+        assert r.runs, (p.id, r.run_detail)
+        if p.test:
+            assert r.passes, (p.id, r.test_detail)
+
+
 # -- comparison on two tiny checkpoints ------------------------------------------------------------
 
 
@@ -236,9 +251,12 @@ def _hostile_comparison() -> Comparison:
     return Comparison(["base", 'fine"<tuned>'], probes, DecodingConfig(), results, isolation="namespaces")
 
 
-def test_html_is_well_formed_escaped_and_complete():
+def test_html_is_well_formed_escaped_and_complete(tmp_path):
     cmp = _hostile_comparison()
     page = render_html(cmp, figure_png=b"\x89PNG fake")
+    assert (
+        write_html(cmp, tmp_path / "c.html", figure_png=b"\x89PNG fake").read_text(encoding="utf-8") == page
+    )
     root = ET.fromstring(page.split("\n", 1)[1])  # XHTML-compatible: a strict XML parser accepts it
     assert root.tag.endswith("html")
     checker = _Balance()
@@ -347,10 +365,17 @@ def test_figure_3_1_from_counts_and_from_exercises(tmp_path):
     ex.write_text("".join(json.dumps(r) + "\n" for r in rows))
     counts = import_counts_from_exercises(ex)
     assert counts == {"math": 2, "typing": 1, "random": 1}
-    stats = tmp_path / "stats.json"
+    from phi_lab.synthesis.report import import_statistics
+
+    stats = tmp_path / "import_stats.json"  # the synthesis step's statistics file
+    stats.write_text(json.dumps(import_statistics(["import numpy\n", "import numpy as np\nimport os\n"])))
+    assert load_import_counts(stats) == {"numpy": 2, "os": 1}
     stats.write_text(json.dumps({"imports": {"numpy": 3, "math": 9}}))
     assert load_import_counts(stats) == {"numpy": 3, "math": 9}
-    assert load_import_counts(ex) == dict(counts)
+    assert load_import_counts(ex) == counts
+    stats.write_text(json.dumps({"numpy": "many"}))
+    with pytest.raises(ValueError, match=r"import_stats\.json"):
+        load_import_counts(stats)
     png = plot_imports(counts, tmp_path / "fig" / "figure_3_1.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
     bad = tmp_path / "bad.jsonl"

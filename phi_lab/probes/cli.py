@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from phi_lab.probes._io import atomic_write_text
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -47,17 +47,6 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
         help="import statistics JSON ({module: count}) or an exercises .jsonl: writes DIR/figure_3_1.png",
     )
     p.set_defaults(func=run)
-
-
-def _write_atomic(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fmt(rate: float | None) -> str:
@@ -100,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
         cache=CompletionCache(out / "completions.jsonl"),
         progress=True,
     )
-    _write_atomic(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in comparison.records()), out / "probes.jsonl"
-    )
+    # ASCII-escaped: a completion may hold lone surrogates, which UTF-8 cannot encode
+    rows = "".join(json.dumps(r, ensure_ascii=True) + "\n" for r in comparison.records())
+    atomic_write_text(out / "probes.jsonl", rows)
     write_html(comparison, out / "comparison.html", figure_png=figure_png)
     manifest = {
         "command": "phi-lab probe",
@@ -113,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         "sandbox": {"timeout": args.timeout, "isolation": comparison.isolation},
         "scores": [s.to_json() for s in comparison.scores()],
     }
-    _write_atomic(json.dumps(manifest, indent=2) + "\n", out / "manifest.json")
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     print(f"{'model':<30} {'parses':>7} {'runs':>7} {'APIs':>7} {'tests':>7}")
     for s in comparison.scores():
         print(

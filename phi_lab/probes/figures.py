@@ -2,83 +2,72 @@
 
 The paper uses it to show that the finetuning exercises barely touch the libraries that phi-1
 nevertheless learns to use better (pygame, tkinter, ...). Counts come from the synthesis step's
-statistics (a JSON mapping) or are computed here from an exercises JSONL.
+statistics (`import_stats.json` written by `phi-lab synth`) or are computed from an exercises JSONL.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import os
-import tempfile
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-
-def module_imports(code: str) -> set[str]:
-    """Top-level modules a piece of code imports (relative imports excluded)."""
-    tree = ast.parse(code)
-    mods: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            mods.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            mods.add(node.module.split(".")[0])
-    return mods
+from phi_lab.probes._io import atomic_write
 
 
-def import_counts_from_exercises(path: str | Path) -> Counter[str]:
-    """Number of exercises importing each module, from a JSONL of exercises with `prompt` and
-    `solution` (phi_lab.synthesis records) or a single `text` field. Exercises that do not parse
-    are counted under no module (they are reported, not fatal)."""
+def import_counts_from_exercises(path: str | Path) -> dict[str, int]:
+    """Number of exercises importing each package, from a JSONL of exercises with `prompt` and
+    `solution` (phi_lab.synthesis records) or a single `text` field. Counted by the synthesis
+    step's own `import_statistics`, so the figure and the dataset card always agree."""
+    from phi_lab.synthesis.report import import_statistics
+
     path = Path(path)
-    counts: Counter[str] = Counter()
-    unparsable = 0
+    programs = []
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                code = row["text"] if "text" in row else row["prompt"] + row["solution"]
+                programs.append(row["text"] if "text" in row else row["prompt"] + row["solution"])
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(f"{path}:{lineno}: not an exercise record ({e})") from e
-            try:
-                counts.update(module_imports(code))
-            except (SyntaxError, ValueError):
-                unparsable += 1
-    if unparsable:
-        import logging
+    return _counts(import_statistics(programs), path)
 
-        logging.getLogger(__name__).warning(
-            "%s: %d exercises do not parse and were skipped", path, unparsable
-        )
-    return counts
+
+def _counts(data: object, path: Path) -> dict[str, int]:
+    """{package: count} from import_stats.json's {"packages": [{"package", "count"}, ...]}, from a
+    dataset card holding it under "imports", or from a plain {module: count} mapping."""
+    if isinstance(data, dict):
+        for key in ("imports", "import_counts"):
+            if isinstance(data.get(key), (dict, list)):
+                return _counts(data[key], path)
+        if isinstance(data.get("packages"), list):
+            data = data["packages"]
+    if isinstance(data, list):
+        try:
+            data = {row["package"]: row["count"] for row in data}
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: package rows need 'package' and 'count' ({e})") from e
+    if not isinstance(data, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in data.values()
+    ):
+        raise ValueError(f"{path}: expected import statistics (a mapping of module -> integer count)")
+    return {str(k): int(v) for k, v in data.items()}
 
 
 def load_import_counts(path: str | Path) -> dict[str, int]:
-    """Import counts from a JSON statistics file ({module: count}, or such a mapping under the key
-    "imports" / "import_counts") or computed from an exercises .jsonl."""
+    """Import counts from the synthesis step's import_stats.json (or any {module: count} JSON), or
+    computed from an exercises .jsonl."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"import statistics not found: {path}")
     if path.suffix == ".jsonl":
-        return dict(import_counts_from_exercises(path))
+        return import_counts_from_exercises(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as e:
         raise ValueError(f"{path}: not JSON ({e})") from e
-    if isinstance(data, dict):
-        for key in ("imports", "import_counts"):
-            if isinstance(data.get(key), dict):
-                data = data[key]
-                break
-    if not isinstance(data, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in data.values()
-    ):
-        raise ValueError(f"{path}: expected a mapping of module -> integer count")
-    return {str(k): int(v) for k, v in data.items()}
+    return _counts(data, path)
 
 
 def plot_imports(
@@ -107,16 +96,7 @@ def plot_imports(
         ax.set_ylabel("exercises importing the module")
         ax.set_title(title)
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format="png", dpi=120)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        path = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     finally:
         plt.close(fig)
     return path

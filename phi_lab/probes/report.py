@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from phi_lab.probes._io import atomic_write_text
 from phi_lab.probes.compare import Comparison, Score, probe_seed
 from phi_lab.probes.probeset import Probe
 
@@ -169,14 +168,4 @@ def render_html(
 
 def write_html(comparison: Comparison, path: str | Path, **kwargs) -> Path:
     """Write the page atomically (a crash never leaves half a page)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(render_html(comparison, **kwargs))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, render_html(comparison, **kwargs))
