@@ -1,0 +1,106 @@
+"""Training as real processes: the CLI end to end, resume after SIGKILL, 2-process DDP (gloo) parity."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from phi_lab.training.metrics import read_metrics
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}  # 2 cores: no oversubscription
+
+
+def phi_lab_train(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--no-progress", *args]
+    proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def packed_code(tmp_path_factory, tiny_tokenizer) -> Path:
+    from test_train import pack_code
+
+    return pack_code(tmp_path_factory.mktemp("packed"), tiny_tokenizer)
+
+
+def test_smoke_preset_end_to_end_through_the_cli(tmp_path: Path) -> None:
+    """No --data: the preset's offline default corpus is built (or found cached) and trained on."""
+    out = tmp_path / "smoke"
+    proc = phi_lab_train("--preset", "smoke", "--out", str(out))
+    recs = read_metrics(out)
+    assert [r["step"] for r in recs] == list(range(1, 31))
+    first, last = sum(r["loss"] for r in recs[:5]) / 5, sum(r["loss"] for r in recs[-5:]) / 5
+    assert last < first - 0.5, (first, last)
+    assert {"loss", "lr", "grad_norm", "tokens_per_s", "tokens", "skipped_steps"} <= set(recs[0])
+    assert [r["step"] for r in read_metrics(out, "val")] == [10, 20, 30]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000020", "step-00000030"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["name"] == "smoke" and "offline-" in run["data"][0]
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert "step 30/30" in proc.stdout and "val_loss" in proc.stdout
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, packed_code: Path) -> None:
+    # dropout stays on (0.1): equal losses also prove the RNG states were restored
+    common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "40", "--save-every", "10",
+              "--eval-every", "20"]
+    full = tmp_path / "full"
+    phi_lab_train(*common, "--out", str(full))
+
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--no-progress", *common, "--out", str(run)]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and metrics.read_text().count('"kind": "train"') >= 12:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    killed_at = read_metrics(run)[-1]["step"]
+    assert 12 <= killed_at < 40
+
+    resumed = phi_lab_train(*common, "--out", str(run), "--resume")
+    assert "resuming from" in resumed.stdout and "step-00000010" in resumed.stdout
+    ref, got = read_metrics(full), read_metrics(run)
+    assert [r["step"] for r in got] == list(range(1, 41))
+    assert [r["loss"] for r in got] == [r["loss"] for r in ref]  # bit-for-bit, step for step
+    assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in ref]
+    assert [r["lr"] for r in got] == [r["lr"] for r in ref]
+    assert [r["val_loss"] for r in read_metrics(run, "val")] == [r["val_loss"] for r in read_metrics(full, "val")]
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process(tmp_path: Path, packed_code: Path) -> None:
+    # same global batch (8): 1 process x 2 micro-steps of 4 vs 2 processes x 1 micro-step of 4
+    common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "8", "--save-every", "8",
+              "--eval-every", "4", "--micro-batch-size", "4", "--batch-size", "8", "--dropout", "0"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    phi_lab_train(*common, "--out", str(one))
+    proc = phi_lab_train(*common, "--out", str(two), "--launcher", "torchrun", "--nproc", "2")
+    assert "2 processes" in proc.stdout
+    a, b = read_metrics(one), read_metrics(two)
+    assert len(a) == len(b) == 8
+    for x, y in zip(a, b):
+        assert y["loss"] == pytest.approx(x["loss"], abs=1e-5, rel=1e-5)
+        assert y["grad_norm"] == pytest.approx(x["grad_norm"], rel=1e-4)
+    va, vb = read_metrics(one, "val"), read_metrics(two, "val")
+    assert [v["val_loss"] for v in vb] == pytest.approx([v["val_loss"] for v in va], rel=1e-5)
+    assert json.loads((two / "run.json").read_text())["world_size"] == 2
+    from phi_lab.loading import load_model
+
+    m1, _ = load_model(one / "checkpoints" / "step-00000008")
+    m2, _ = load_model(two / "checkpoints" / "step-00000008")
+    for (n, p1), (_, p2) in zip(m1.named_parameters(), m2.named_parameters()):
+        assert (p1 - p2).abs().max() < 1e-4, n
