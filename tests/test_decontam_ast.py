@@ -12,6 +12,7 @@ from phi_lab.decontamination.ast_match import (
     edit_distances,
     lexical_tokens,
     match_rates,
+    pair_match_rates,
     pair_rate,
 )
 
@@ -32,6 +33,20 @@ def test_vectorized_edit_distance_equals_reference():
         q = np.array([rng.randrange(4) for _ in range(rng.randrange(0, 14))], dtype=np.int32)
         seqs = [np.array([rng.randrange(4) for _ in range(rng.randrange(0, 17))], dtype=np.int32) for _ in range(6)]
         assert edit_distances(q, seqs).tolist() == [_levenshtein(q.tolist(), s.tolist()) for s in seqs]
+
+
+def test_bit_parallel_batch_equals_reference():
+    """Myers' kernel (either side <= 64 tokens, swapped when only the candidate is short), the DP for
+    longer pairs, empty sequences, small slabs: all exact."""
+    rng = random.Random(1)
+    queries = [np.array([rng.randrange(5) for _ in range(n)], dtype=np.int32) for n in (0, 1, 2, 30, 63, 64, 65, 90)]
+    q_idx = np.array([rng.randrange(len(queries)) for _ in range(300)])
+    cands = [np.array([rng.randrange(5) for _ in range(rng.choice([0, 1, 7, 64, 65, 80]))], dtype=np.int32)
+             for _ in range(300)]
+    got = pair_match_rates(queries, q_idx, cands, slab=37)
+    want = [1 - _levenshtein(queries[q].tolist(), c.tolist()) / max(len(queries[q]), len(c), 1)
+            for q, c in zip(q_idx, cands)]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
 def test_match_rate_definition():

@@ -33,14 +33,13 @@ from phi_lab.decontamination.ast_match import (
     METHOD_TOKENS,
     CodeSequence,
     code_sequence,
-    match_rates,
+    pair_match_rates,
 )
 
 DEFAULT_MAX_EMBEDDING_DISTANCE = 1.1
 ORDERS = ("embedding-first", "ast-first")
 _PAIR_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd constant: (ex_key * MIX) ^ prob_key as one pair key
 _MIN_TASK_PAIRS = 4096  # below this a task runs in-process: spawning a pool costs seconds
-_SLAB = 512  # candidates per vectorized match_rates call (sorted by length to limit padding)
 
 
 @dataclass(frozen=True)
@@ -186,29 +185,19 @@ def _init_worker(problem_codes: list[str]) -> None:
 
 
 def score_chunk(codes: list[str], local_ex: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """AST match rate and method of pairs (codes[local_ex[k]], problem prob[k]) (worker side)."""
+    """AST match rate and method of pairs (codes[local_ex[k]], problem prob[k]) (worker side): one
+    batched `pair_match_rates` call for the whole chunk."""
     seqs = [code_sequence(c) for c in codes]
-    score = np.zeros(len(local_ex), dtype=np.float32)
-    method = np.zeros(len(local_ex), dtype=np.uint8)
-    for p in np.unique(prob):
-        pseq = _PROBLEM_SEQS[p]
-        for k_list, use_ast in _group_by_method(np.flatnonzero(prob == p), local_ex, seqs, pseq):
-            query = pseq.ast_ids if use_ast else pseq.lex_ids
-            cands = [seqs[local_ex[k]].ast_ids if use_ast else seqs[local_ex[k]].lex_ids for k in k_list]
-            order = np.argsort([len(c) for c in cands], kind="stable")
-            for s in range(0, len(order), _SLAB):
-                sel = order[s : s + _SLAB]
-                score[k_list[sel]] = match_rates(query, [cands[i] for i in sel])
-            method[k_list] = METHOD_AST if use_ast else METHOD_TOKENS
-    return score, method
-
-
-def _group_by_method(ks: np.ndarray, local_ex: np.ndarray, seqs: list[CodeSequence], pseq: CodeSequence):
-    parsed = np.array([seqs[local_ex[k]].parsed and pseq.parsed for k in ks], dtype=bool)
-    for use_ast in (True, False):
-        sel = ks[parsed == use_ast]
-        if len(sel):
-            yield sel, use_ast
+    n_prob = len(_PROBLEM_SEQS)
+    ex_parsed = np.array([s.parsed for s in seqs], dtype=bool)
+    prob_parsed = np.array([s.parsed for s in _PROBLEM_SEQS], dtype=bool)
+    use_ast = ex_parsed[local_ex] & prob_parsed[prob]
+    # queries 0..n_prob-1: problems' AST sequences; n_prob..2*n_prob-1: their lexical sequences
+    queries = [s.ast_ids if s.parsed else s.lex_ids for s in _PROBLEM_SEQS] + [s.lex_ids for s in _PROBLEM_SEQS]
+    q_idx = np.where(use_ast, prob, prob + n_prob)
+    cands = [seqs[e].ast_ids if a else seqs[e].lex_ids for e, a in zip(local_ex.tolist(), use_ast.tolist())]
+    score = pair_match_rates(queries, q_idx, cands).astype(np.float32)
+    return score, np.where(use_ast, METHOD_AST, METHOD_TOKENS).astype(np.uint8)
 
 
 def _score_task(args):
