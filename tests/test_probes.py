@@ -305,6 +305,7 @@ def test_cli_writes_html_and_jsonl_and_resumes(tiny_model_dir, second_model_dir,
     assert main(argv) == 0  # a rerun takes every completion from the cache
     assert (out / "completions.jsonl").read_text() == cached
     assert main(["probe", "--out", str(out)]) == 2  # neither models nor import stats: a clear error
+    assert main(["probe", "--models", str(tmp_path / "missing"), "--out", str(out)]) == 2
 
 
 # -- widget ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+import weakref
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -261,11 +262,17 @@ class ProbeResult:
         return asdict(self)
 
 
+_capabilities: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def sandbox_capabilities(sandbox: Sandbox, modules: set[str]) -> dict[str, bool]:
-    """Which modules the sandbox can import (one tiny program per module)."""
-    mods = sorted(modules)
-    results = sandbox.run_many([f"import {m}\n" for m in mods]) if mods else []
-    return {m: r.passed for m, r in zip(mods, results)}
+    """Which modules the sandbox can import (one tiny program per module, remembered per sandbox so
+    repeated widget runs do not pay for it again)."""
+    known: dict[str, bool] = _capabilities.setdefault(sandbox, {})
+    todo = sorted(set(modules) - known.keys())
+    if todo:
+        known.update({m: r.passed for m, r in zip(todo, sandbox.run_many([f"import {m}\n" for m in todo]))})
+    return {m: known[m] for m in modules}
 
 
 def default_sandbox(timeout: float = 20.0) -> Sandbox:
