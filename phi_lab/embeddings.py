@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -218,10 +219,18 @@ def _dir_fingerprint(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
+@lru_cache(maxsize=2)
+def _shared_minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
 def get_embedder(spec: str, **kwargs) -> Embedder:
-    """ "minilm" -> MiniLMEmbedder; a directory -> CausalLMEmbedder of that checkpoint."""
+    """'minilm' -> MiniLMEmbedder; a directory -> CausalLMEmbedder of that checkpoint.
+
+    The default MiniLM is loaded once per process and shared (it holds no state between calls).
+    """
     if spec.lower() in {"minilm", "all-minilm-l6-v2", "minilm:all-minilm-l6-v2"}:
-        return MiniLMEmbedder(**kwargs)
+        return MiniLMEmbedder(**kwargs) if kwargs else _shared_minilm()
     path = Path(spec.removeprefix("causal-lm:"))
     if path.is_dir():
         return CausalLMEmbedder(path, **kwargs)

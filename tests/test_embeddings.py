@@ -12,7 +12,9 @@ SHORT = ["def add(a, b):\n    return a + b\n", "import tkinter\nroot = tkinter.T
 
 @pytest.fixture(scope="module")
 def minilm() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
+    emb = get_embedder("minilm")  # the process-wide shared instance: loaded once for all test files
+    assert isinstance(emb, MiniLMEmbedder) and get_embedder("minilm") is emb
+    return emb
 
 
 def test_chunk_ids_cover_everything():
@@ -33,9 +35,9 @@ def test_minilm_matches_sentence_transformers(minilm):
 
 
 def test_minilm_long_text_is_chunked_not_truncated(minilm):
-    head = "def bubble_sort(xs):\n    for i in range(len(xs)):\n        pass\n" * 40
-    tail_a = "class Window(QMainWindow):\n    def setup_ui(self):\n        self.button = QPushButton()\n" * 40
-    tail_b = "def gcd(a, b):\n    while b:\n        a, b = b, a % b\n    return a\n" * 40
+    head = "def bubble_sort(xs):\n    for i in range(len(xs)):\n        pass\n" * 20
+    tail_a = "class Window(QMainWindow):\n    def setup_ui(self):\n        self.button = QPushButton()\n" * 20
+    tail_b = "def gcd(a, b):\n    while b:\n        a, b = b, a % b\n    return a\n" * 20
     a, b = minilm.embed([head + tail_a, head + tail_b])
     # Same first window, different later windows: a truncating embedder would return equal rows.
     assert float(a @ b) < 0.99
@@ -49,7 +51,7 @@ def test_minilm_long_text_is_chunked_not_truncated(minilm):
 
 
 def test_minilm_rows_independent_of_batch(minilm):
-    texts = [*SHORT, "x = 1\n" * 300]
+    texts = [*SHORT, "x = 1\n" * 120]
     together = minilm.embed(texts, batch_size=3)
     alone = np.stack([minilm.embed([t])[0] for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)

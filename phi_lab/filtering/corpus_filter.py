@@ -136,6 +136,8 @@ class CorpusFilter:
 
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_run()
+        for stale in (self.out / "scores").glob(".shard-*.tmp"):
+            stale.unlink()  # half-written by a killed run; its shard is redone below
         paths = []
         bar = tqdm(total=total, desc="filter: score", unit="file", disable=not progress)
         resumed = 0

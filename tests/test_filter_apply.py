@@ -1,0 +1,149 @@
+"""annotate -> fit -> apply through the CLI; apply survives SIGKILL and resumes to identical outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from phi_lab.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD = '''def {name}_sum(values):
+    """Add up the numbers in values with a running total."""
+    total = 0
+    for v in values:  # visit each number once
+        if v > 0:
+            total += v
+    return total
+'''
+BAD = """from .ui import *
+import tkinter as tk
+{name}_window = tk.Tk()
+{name}_window.title("{name}")
+tk.Label({name}_window, text=LABEL).pack()
+"""
+NAMES = [
+    "apple",
+    "berry",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "grape",
+    "heron",
+    "iris",
+    "jade",
+    "kiwi",
+    "lemon",
+]
+SHARD = 2  # 6 shards of 2 files: small enough to be fast, enough to kill mid-run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small .py corpus (half textbook-like, half GUI boilerplate), its labels and a classifier."""
+    d = tmp_path_factory.mktemp("filter")
+    src = d / "src"
+    src.mkdir()
+    for i, name in enumerate(NAMES):
+        kind = GOOD if i % 2 == 0 else BAD
+        (src / f"f{i:02d}_{name}.py").write_text(kind.format(name=f"{name}{i}"))
+    labels, clf = d / "labels.jsonl", d / "clf"
+    assert main(["filter", "annotate", "--corpus", str(src), "--out", str(labels)]) == 0
+    assert main(["filter", "fit", "--labels", str(labels), "--n-estimators", "25",
+                 "--test-fraction", "0.34", "--out", str(clf)]) == 0  # fmt: skip
+    return src, clf
+
+
+@pytest.fixture(scope="module")
+def reference(trained, tmp_path_factory):
+    """One uninterrupted `apply` run that the other tests compare against or reuse."""
+    src, clf = trained
+    out = tmp_path_factory.mktemp("reference") / "run"
+    assert main(_apply_args(src, clf, out)) == 0
+    return out
+
+
+def _apply_args(src: Path, clf: Path, out: Path, *extra: str) -> list[str]:
+    return ["filter", "apply", "--corpus", str(src), "--classifier", str(clf), "--shard-size", str(SHARD),
+            "--out", str(out), *extra]  # fmt: skip
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    files = ["kept.jsonl", "dropped.jsonl", "manifest.json", "run.json"]
+    files += [f"scores/{p.name}" for p in sorted((out / "scores").iterdir())]
+    return {f: (out / f).read_bytes() for f in files}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_apply_writes_verdicts_reasons_and_histograms(trained, reference, tmp_path):
+    src, clf = trained
+    kept, dropped = _rows(reference / "kept.jsonl"), _rows(reference / "dropped.jsonl")
+    assert len(kept) + len(dropped) == len(NAMES)
+    # The classifier learned the annotator's taste: textbook files kept, GUI boilerplate dropped.
+    assert all("_sum(values)" in r["text"] for r in kept) and all("tkinter" in r["text"] for r in dropped)
+    assert dropped and all(r["score"] < 0.5 and "< threshold 0.5000" in r["reason"] for r in dropped)
+    assert kept and all(r["kept"] and ">= threshold" in r["reason"] for r in kept)
+    manifest = json.loads((reference / "manifest.json").read_text())
+    assert manifest["n_documents"] == len(NAMES) and manifest["n_shards"] == len(NAMES) // SHARD
+    assert (reference / "histograms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A target keep-fraction picks its threshold from the stored scores: nothing is re-scored.
+    out = tmp_path / "frac"
+    shutil.copytree(reference, out)
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()}
+    assert main(_apply_args(src, clf, out, "--keep-fraction", "0.25")) == 0
+    assert before == {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()}
+    m2 = json.loads((out / "manifest.json").read_text())
+    assert m2["n_kept"] == 3 and m2["threshold"] == sorted(r["score"] for r in kept)[-3]
+
+
+def test_apply_resumes_after_sigkill_to_identical_outputs(trained, reference, tmp_path):
+    src, clf = trained
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "phi_lab.cli", *_apply_args(src, clf, out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    first = out / "scores" / "shard-00000.jsonl"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    done = sorted((out / "scores").glob("shard-*.jsonl"))
+    assert 1 <= len(done) < len(NAMES) // SHARD, "the kill should land mid-run"
+    assert not (out / "kept.jsonl").exists()
+
+    assert main(_apply_args(src, clf, out)) == 0  # resume: completed shards are skipped
+    assert _outputs(out) == _outputs(reference)
+    assert not list((out / "scores").glob(".*.tmp"))
+
+
+def test_apply_refuses_to_mix_runs(trained, reference, tmp_path, capsys):
+    src, clf = trained
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    args = _apply_args(src, clf, out)
+    args[args.index("--shard-size") + 1] = "5"
+    assert main(args) == 2
+    assert "different ['shard_size']" in capsys.readouterr().err
+    # Same settings, but a file under a completed shard changed: refused, not silently mixed.
+    first = sorted(src.iterdir())[0]
+    original = first.read_text()
+    try:
+        first.write_text(original + "\n# edited\n")
+        assert main(_apply_args(src, clf, out)) == 2
+        assert "corpus changed" in capsys.readouterr().err
+    finally:
+        first.write_text(original)
