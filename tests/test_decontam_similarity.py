@@ -132,3 +132,29 @@ def test_ast_first_gives_the_same_close_pairs_and_caches(tmp_path, monkeypatch):
     assert scored == [] and len(again) == len(b)
     compute_similarities_ast_first([*exercises, "x = 1\n"], PROBLEMS, emb, tmp_path / "b", cfg, ast_floor=0.6)
     assert scored == [len(PROBLEMS)]  # only the new exercise
+
+
+def test_crash_then_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    exercises = [EXERCISES[i % 4] + f"# variant {i}\n" for i in range(12)]  # distinct content keys
+    cfg = SimilarityConfig(math.inf, workers=1, ast_chunk_pairs=6)
+    monkeypatch.setattr(sim, "_MIN_TASK_PAIRS", 6)  # 36 pairs -> 6 tasks, one cache part each
+    whole = compute_similarities(exercises, PROBLEMS, BagOfWordsEmbedder(), tmp_path / "whole", cfg)
+
+    real, calls = sim.score_chunk, []
+
+    def crash_on_third(codes, ex, prob):
+        calls.append(len(ex))
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated crash")
+        return real(codes, ex, prob)
+
+    monkeypatch.setattr(sim, "score_chunk", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        compute_similarities(exercises, PROBLEMS, BagOfWordsEmbedder(), tmp_path / "crash", cfg)
+    assert len(list((tmp_path / "crash").glob("ast-*/part-*.npz"))) == 2  # finished chunks survived
+    calls.clear()
+    monkeypatch.setattr(sim, "score_chunk", lambda codes, ex, prob: calls.append(len(ex)) or real(codes, ex, prob))
+    resumed = compute_similarities(exercises, PROBLEMS, BagOfWordsEmbedder(), tmp_path / "crash", cfg)
+    assert sum(calls) == 36 - 12  # only the unfinished pairs
+    np.testing.assert_array_equal(resumed.ast_match, whole.ast_match)
+    np.testing.assert_array_equal(resumed.method, whole.method)
