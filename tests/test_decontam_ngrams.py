@@ -69,10 +69,10 @@ def test_mbpp_benchmark_loads_by_split(tmp_path):
     from phi_lab.decontamination.benchmarks import load_benchmark, load_mbpp
 
     test = load_benchmark("mbpp")
-    assert len(test) == 500 and test[0].task_id == "11" and "\r" not in test[0].code
+    assert len(test) == 500 and test[0].task_id == "MBPP/11" and "\r" not in test[0].code
     assert len(load_mbpp(split="all")) == 974
     hits = NGramIndex(test, n=13).find("d", "please: " + test[0].prompt)
-    assert hits and hits[0].task_id == "11" and hits[0].field == "prompt"
+    assert hits and hits[0].task_id == "MBPP/11" and hits[0].field == "prompt"
     with pytest.raises(ValueError, match="unknown MBPP split"):
         load_mbpp(split="dev")
     bad = tmp_path / "mbpp.jsonl"

@@ -127,9 +127,13 @@ def test_cli_fills_table3_from_results_and_reuses_the_cache(workdir, first_run):
         json.dumps({"task_id": t, "completion": "", "passed": t in copies}) + "\n" for t in SUBSET))
     (workdir / "re95.jsonl").write_text("".join(
         json.dumps({"task_id": t, "completion": "", "passed": ok}) + "\n" for t in SUBSET for ok in (True, False)))
+    (workdir / "nll.jsonl").write_text("".join(
+        json.dumps({"task_id": t, "n_tokens": 4, "nll_sum": 2.0 if t in copies else 6.0}) + "\n" for t in SUBSET))
     out = workdir / "out2"
     assert _prune(workdir, out, "--original-results", str(workdir / "orig.jsonl"),
-                  "--retrained-results", f"0.95={workdir / 're95.jsonl'}") == 0
+                  "--retrained-results", f"0.95={workdir / 're95.jsonl'}",
+                  "--original-likelihood", str(workdir / "nll.jsonl"),
+                  "--retrained-likelihood", f"0.8={workdir / 'nll.jsonl'}") == 0
     assert sorted((workdir / "cache").glob("emb-*/part-*.npz")) == emb_parts  # nothing re-embedded
     rows = {(r["tau"], r["subset"]): r for r in csv.DictReader((out / "table3.csv").open())}
     assert rows[("0.95", "similar")]["original_pass@1"] == "100.0"
@@ -137,6 +141,9 @@ def test_cli_fills_table3_from_results_and_reuses_the_cache(workdir, first_run):
     assert rows[("0.95", "total")]["original_pass@1"] == "50.0"
     assert rows[("0.95", "total")]["retrained_pass@1"] == "50.0"
     assert rows[("0.9", "total")]["retrained_pass@1"] == ""  # no retrained results for 0.9
+    assert rows[("0.95", "similar")]["original_nll_per_token"] == "0.5000"
+    assert rows[("0.8", "non-similar")]["retrained_nll_per_token"] == "1.5000"
+    assert rows[("0.95", "total")]["retrained_nll_per_token"] == ""
 
 
 def test_cli_ast_first_order_prunes_the_same(workdir, first_run):

@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from phi_lab.decontamination.table3 import PAPER_TABLE3, read_task_results, table3, table3_csv
+from phi_lab.decontamination.table3 import (
+    PAPER_TABLE3,
+    read_task_likelihood,
+    read_task_results,
+    table3,
+    table3_csv,
+)
 
 TASKS = [f"HumanEval/{i}" for i in range(10)]
 
@@ -34,7 +40,7 @@ def test_rates_from_results_files(tmp_path):
     assert by[(0.95, "total")]["retrained_pass@1"] is None
     assert by[(0.9, "similar")]["paper_problem_count"] == 93 and by[(0.9, "similar")]["paper_phi1_pass@1"] == 63.4
     csv_text = table3_csv(rows)
-    assert csv_text.splitlines()[4] == "0.9,similar,4,100.0,25.0,93,63.4,51.6,48.4"
+    assert csv_text.splitlines()[4] == "0.9,similar,4,100.0,25.0,,,93,63.4,51.6,48.4"
     no_ref = table3(similar, TASKS, orig, paper_reference=False)
     assert all(r["paper_problem_count"] is None for r in no_ref)
 
@@ -63,3 +69,16 @@ def test_paper_reference_is_internally_consistent():
             assert all(abs(x - round(x)) <= t[s][0] * 0.0005 + 1e-9 for x, s in zip(solved, subsets)), (tau, col)
             assert round(solved[0]) + round(solved[1]) == round(solved[2]), (tau, col)
     assert {t["total"][1] for t in PAPER_TABLE3.values()} == {50.6}  # the original phi-1
+
+
+def test_solution_likelihood_is_token_weighted_per_subset(tmp_path):
+    nll = read_task_likelihood(_write(tmp_path / "l.jsonl", [
+        {"task_id": t, "n_tokens": 10 * (i + 1), "nll_sum": 10.0 * (i + 1) * (1 + i % 2), "nll_mean": 1.0 + i % 2}
+        for i, t in enumerate(TASKS)]))
+    rows = table3({0.9: TASKS[:2]}, TASKS, original_nll=nll, retrained_nll={0.9: nll})
+    by = {r["subset"]: r for r in rows}
+    assert by["similar"]["original_nll_per_token"] == pytest.approx((10 * 1 + 20 * 2) / 30)
+    assert by["total"]["retrained_nll_per_token"] == pytest.approx(sum(nll[t][0] for t in TASKS) / 550)
+    assert table3_csv(rows).splitlines()[1].split(",")[5] == "1.6667"
+    with pytest.raises(ValueError, match=r"l.jsonl:1: need `task_id`, `nll_sum`, `n_tokens`"):
+        read_task_likelihood(_write(tmp_path / "l.jsonl", [{"task_id": "a", "nll_mean": 1.0}]))

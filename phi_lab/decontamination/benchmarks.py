@@ -67,7 +67,7 @@ def load_mbpp(path: str | Path | None = None, split: str = "test") -> list[Bench
             raise ValueError(f"{path}:{lineno}: not an MBPP record ({e})") from None
         lo, hi = ranges.get(split, (0, 1 << 30))
         if lo <= tid <= hi:
-            out.append(BenchmarkProblem(str(tid), text, code, code))
+            out.append(BenchmarkProblem(f"MBPP/{tid}", text, code, code))  # the id `phi-lab eval` uses
     return out
 
 

@@ -45,11 +45,15 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--original-results", type=Path, help="eval results JSONL of the original model (Table 3)")
     p.add_argument("--retrained-results", action="append", default=[], metavar="TAU=FILE",
                    help="eval results JSONL of the model retrained on the tau-pruned set (repeatable)")
+    p.add_argument("--original-likelihood", type=Path,
+                   help="`phi-lab eval likelihood` likelihood.jsonl of the original model (Table 3)")
+    p.add_argument("--retrained-likelihood", action="append", default=[], metavar="TAU=FILE",
+                   help="likelihood.jsonl of the model retrained on the tau-pruned set (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
-def _parse_retrained(specs: list[str]) -> dict[float, Path]:
+def _parse_tau_files(specs: list[str], flag: str) -> dict[float, Path]:
     out = {}
     for spec in specs:
         tau, sep, path = spec.partition("=")
@@ -58,7 +62,7 @@ def _parse_retrained(specs: list[str]) -> dict[float, Path]:
         except ValueError:
             sep = ""
         if not sep or not path:
-            raise ValueError(f"--retrained-results wants TAU=FILE, got {spec!r}")
+            raise ValueError(f"{flag} wants TAU=FILE, got {spec!r}")
     return out
 
 
@@ -81,14 +85,16 @@ def _run(args: argparse.Namespace) -> int:
         write_pruned_sets,
     )
     from phi_lab.decontamination.similarity import SimilarityConfig, compute_similarities
-    from phi_lab.decontamination.table3 import read_task_results, table3, write_table3
+    from phi_lab.decontamination.table3 import read_task_likelihood, read_task_results, table3, write_table3
 
     taus = parse_taus(args.taus)
-    retrained_paths = _parse_retrained(args.retrained_results)
-    missing_taus = [t for t in retrained_paths if round(t, 6) not in {round(x, 6) for x in taus}]
+    retrained_paths = _parse_tau_files(args.retrained_results, "--retrained-results")
+    retrained_nll_paths = _parse_tau_files(args.retrained_likelihood, "--retrained-likelihood")
+    missing_taus = [t for t in [*retrained_paths, *retrained_nll_paths] if round(t, 6) not in {round(x, 6) for x in taus}]
     if missing_taus:
-        raise ValueError(f"--retrained-results for tau {missing_taus} not among --taus {args.taus}")
-    for f in [args.exercises, *args.ngram_data, args.original_results, *retrained_paths.values()]:
+        raise ValueError(f"--retrained-results/--retrained-likelihood for tau {missing_taus} not among --taus {args.taus}")
+    for f in [args.exercises, *args.ngram_data, args.original_results, *retrained_paths.values(),
+              args.original_likelihood, *retrained_nll_paths.values()]:
         if f is not None and not f.exists():
             raise FileNotFoundError(f"{f} does not exist")
     config = SimilarityConfig(max_embedding_distance=args.max_embedding_distance, workers=args.workers,
@@ -130,11 +136,15 @@ def _run(args: argparse.Namespace) -> int:
     decisions = decide(pairs, exercises, problems, taus)
     files = write_pruned_sets(args.out, exercises, decisions)
 
+    def as_tau(t: float) -> float:  # the --taus value a TAU=FILE refers to
+        return next(x for x in taus if abs(x - t) < 1e-6)
+
     original = read_task_results(args.original_results) if args.original_results else None
-    retrained = {t: read_task_results(p) for t, p in retrained_paths.items()}
+    original_nll = read_task_likelihood(args.original_likelihood) if args.original_likelihood else None
     rows = table3({t: d.similar_tasks for t, d in decisions.items()}, [p.task_id for p in problems],
-                  original, {next(x for x in taus if abs(x - t) < 1e-9): r for t, r in retrained.items()},
-                  paper_reference=args.benchmark == "humaneval")
+                  original, {as_tau(t): read_task_results(p) for t, p in retrained_paths.items()},
+                  paper_reference=args.benchmark == "humaneval", original_nll=original_nll,
+                  retrained_nll={as_tau(t): read_task_likelihood(p) for t, p in retrained_nll_paths.items()})
     write_table3(rows, args.out / "table3.csv")
 
     from phi_lab.decontamination.ast_match import AST_DEFINITION_VERSION, METHOD_NAMES

@@ -5,7 +5,9 @@ Given the pruning decisions (which problems are similar at each tau) and per-tas
 `passed`), this builds the table for the original model and for the model retrained on each pruned
 set, beside the numbers the paper published. pass@1 of a task is the fraction of its samples that
 passed (the unbiased pass@1 estimator; greedy decoding gives one sample per task); a subset's pass@1
-is the mean over its tasks, in percent.
+is the mean over its tasks, in percent. Optionally, solution likelihood (`phi-lab eval likelihood`'s
+likelihood.jsonl: `task_id`, `nll_sum`, `n_tokens`) is reported per subset as the token-weighted mean
+negative log-likelihood of the canonical solutions (the paper's Table 3 has no such column).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ PAPER_TABLE3: dict[float, dict[str, tuple[int, float, float, float]]] = {
 SUBSETS = ("similar", "non-similar", "total")
 COLUMNS = (
     "tau", "subset", "problem_count", "original_pass@1", "retrained_pass@1",
+    "original_nll_per_token", "retrained_nll_per_token",
     "paper_problem_count", "paper_phi1_pass@1", "paper_phi1_retrained_pass@1", "paper_starcoder_prompted_pass@1",
 )
 
@@ -55,6 +58,34 @@ def read_task_results(path: str | Path) -> dict[str, float]:
     return {tid: sum(v) / len(v) for tid, v in passed.items()}
 
 
+def read_task_likelihood(path: str | Path) -> dict[str, tuple[float, int]]:
+    """task_id -> (nll_sum, n_tokens) from `phi-lab eval likelihood`'s likelihood.jsonl."""
+    path = Path(path)
+    out: dict[str, tuple[float, int]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                out[str(rec["task_id"])] = (float(rec["nll_sum"]), int(rec["n_tokens"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"{path}:{lineno}: need `task_id`, `nll_sum`, `n_tokens` ({e})") from None
+    if not out:
+        raise ValueError(f"{path}: no likelihood rows")
+    return out
+
+
+def _subset_nll(nll: Mapping[str, tuple[float, int]] | None, tasks: Sequence[str], name: str) -> float | None:
+    if nll is None:
+        return None
+    missing = [t for t in tasks if t not in nll]
+    if missing:
+        raise ValueError(f"{name}: no likelihood for {len(missing)} task(s), e.g. {missing[:3]}")
+    n_tokens = sum(nll[t][1] for t in tasks)
+    return sum(nll[t][0] for t in tasks) / n_tokens if n_tokens else float("nan")
+
+
 def _subset_rate(results: Mapping[str, float] | None, tasks: Sequence[str], name: str) -> float | None:
     if results is None:
         return None
@@ -67,11 +98,13 @@ def _subset_rate(results: Mapping[str, float] | None, tasks: Sequence[str], name
 def table3(similar_by_tau: Mapping[float, Sequence[str]], all_tasks: Sequence[str],
            original: Mapping[str, float] | None = None,
            retrained: Mapping[float, Mapping[str, float]] | None = None,
-           paper_reference: bool = True) -> list[dict]:
+           paper_reference: bool = True,
+           original_nll: Mapping[str, tuple[float, int]] | None = None,
+           retrained_nll: Mapping[float, Mapping[str, tuple[float, int]]] | None = None) -> list[dict]:
     """Rows (tau x {similar, non-similar, total}) of our pass@1 beside the paper's Table 3
     (`paper_reference=False` leaves the paper's columns empty, e.g. for MBPP, which it did not report)."""
-    retrained = retrained or {}
-    unknown = [t for t in retrained if t not in similar_by_tau]
+    retrained, retrained_nll = retrained or {}, retrained_nll or {}
+    unknown = [t for t in [*retrained, *retrained_nll] if t not in similar_by_tau]
     if unknown:
         raise ValueError(f"retrained results for tau {unknown} but no pruning decision for it")
     rows = []
@@ -92,6 +125,9 @@ def table3(similar_by_tau: Mapping[float, Sequence[str]], all_tasks: Sequence[st
                 "problem_count": len(tasks),
                 "original_pass@1": _subset_rate(original, tasks, "original results"),
                 "retrained_pass@1": _subset_rate(retrained.get(tau), tasks, f"retrained results (tau={tau:g})"),
+                "original_nll_per_token": _subset_nll(original_nll, tasks, "original likelihood"),
+                "retrained_nll_per_token": _subset_nll(retrained_nll.get(tau), tasks,
+                                                       f"retrained likelihood (tau={tau:g})"),
                 "paper_problem_count": ref[0] if ref else None,
                 "paper_phi1_pass@1": ref[1] if ref else None,
                 "paper_phi1_retrained_pass@1": ref[2] if ref else None,
@@ -105,9 +141,18 @@ def table3_csv(rows: Sequence[dict]) -> str:
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r[k] is None else (f"{r[k]:.1f}" if isinstance(r[k], float) and k != "tau"
-                                                   else f"{r[k]:g}" if k == "tau" else r[k])) for k in COLUMNS})
+        w.writerow({k: _cell(k, r[k]) for k in COLUMNS})
     return buf.getvalue()
+
+
+def _cell(column: str, value) -> str:
+    if value is None:
+        return ""
+    if column == "tau":
+        return f"{value:g}"
+    if column.endswith("nll_per_token"):
+        return f"{value:.4f}"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 def write_table3(rows: Sequence[dict], path: str | Path) -> None:
