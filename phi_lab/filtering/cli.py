@@ -41,6 +41,26 @@ def _add_corpus_args(p: argparse.ArgumentParser, default_max: int | None) -> Non
     p.add_argument("--seed", type=int, default=0, help="order of the offline corpus")
 
 
+def _embedder_kwargs(args: argparse.Namespace) -> dict:
+    """Only non-default options, so the default MiniLM stays the shared, already-loaded instance."""
+    kw = {}
+    if args.device != "cpu":
+        kw["device"] = args.device
+    if args.dtype not in (None, "float32"):
+        kw["dtype"] = args.dtype
+    return kw
+
+
+def _add_embedder_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="torch device for the embedder (cpu, cuda)")
+    p.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float32", "bfloat16", "float16"],
+        help="embedder precision (default float32; apply: as at fit); part of the embedder's name",
+    )
+
+
 def cmd_annotate(args: argparse.Namespace) -> int:
     from phi_lab.filtering.labels import write_labels
 
@@ -102,7 +122,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         )
         return 2
     name, version, model = provenance.pop()
-    embedder = get_embedder(args.embedder)
+    args.dtype = args.dtype or "float32"
+    embedder = get_embedder(args.embedder, **_embedder_kwargs(args))
     X = embedder.embed([lab.text for lab in usable], progress=True)  # type: ignore[misc]
     y = np.array([lab.label for lab in usable])
     cfg = ClassifierConfig(
@@ -112,7 +133,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     clf = fit_classifier(X, y, embedder.name, {"name": name, "prompt_version": version, "model": model}, cfg)
-    clf.extra.update({"embedder_spec": args.embedder, "labels": str(args.labels)})
+    clf.extra.update(
+        {"embedder_spec": args.embedder, "embedder_dtype": args.dtype, "labels": str(args.labels)}
+    )
     clf.save(args.out)
     print(json.dumps({"out": str(args.out), "embedder": embedder.name, "heldout": clf.metrics}, indent=2))
     return 0
@@ -125,6 +148,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     clf = EduClassifier.load(args.classifier)
     spec = args.embedder or clf.extra.get("embedder_spec") or "minilm"
+    args.dtype = args.dtype or clf.extra.get("embedder_dtype") or "float32"  # as at fit unless overridden
     cfg = FilterConfig(
         shard_size=args.shard_size,
         threshold=args.threshold,
@@ -132,7 +156,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     corpus = json.dumps({"specs": args.corpus, "max_documents": args.max_documents, "seed": args.seed})
-    filt = CorpusFilter(clf, get_embedder(spec), args.out, cfg, corpus=corpus)
+    filt = CorpusFilter(clf, get_embedder(spec, **_embedder_kwargs(args)), args.out, cfg, corpus=corpus)
     manifest = filt.run(iter_corpus(args.corpus, args.max_documents, args.seed), total=args.max_documents)
     print(
         json.dumps(
@@ -167,6 +191,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p = verbs.add_parser("fit", help="train the random-forest classifier on embeddings of labelled files")
     p.add_argument("--labels", type=Path, required=True)
     p.add_argument("--embedder", default="minilm", help="'minilm' or a causal-LM checkpoint directory")
+    _add_embedder_args(p)
     p.add_argument("--n-estimators", type=int, default=300)
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--threshold", type=float, default=0.5, help="probability cut stored with the model")
@@ -180,6 +205,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     _add_corpus_args(p, default_max=None)
     p.add_argument("--classifier", type=Path, required=True)
     p.add_argument("--embedder", help="override the embedder recorded with the classifier")
+    _add_embedder_args(p)
     cut = p.add_mutually_exclusive_group()
     cut.add_argument("--threshold", type=float, help="keep files whose score reaches this probability")
     cut.add_argument("--keep-fraction", type=float, help="keep this fraction of the best-scored files")
