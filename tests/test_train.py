@@ -159,6 +159,21 @@ def test_checkpoints_are_atomic_rotated_and_best_kept(tmp_path: Path) -> None:
     assert [p.name for p in mgr.root.iterdir() if p.name.startswith(".tmp")] == [".tmp-step-00000006"]
 
 
+def test_deepspeed_config_follows_the_train_config() -> None:
+    from phi_lab.train import deepspeed_config
+
+    cfg = TrainConfig.from_preset("phi-1-base")  # fp16, batch 1024, micro 8, clip 1.0
+    ds = deepspeed_config(cfg, world_size=64)
+    assert (ds["train_batch_size"], ds["train_micro_batch_size_per_gpu"], ds["gradient_accumulation_steps"]) == (
+        1024, 8, 2)
+    assert ds["zero_optimization"]["stage"] == 2 and ds["gradient_clipping"] == 1.0
+    assert ds["fp16"]["enabled"] and ds["fp16"]["loss_scale"] == 0 and ds["fp16"]["initial_scale_power"] == 16
+    assert not ds["bf16"]["enabled"]
+    ds = deepspeed_config(cfg.replace(precision="bf16", grad_clip=0.5, micro_batch_size=4), world_size=8)
+    assert ds["bf16"]["enabled"] and not ds["fp16"]["enabled"] and ds["gradient_clipping"] == 0.5
+    assert ds["gradient_accumulation_steps"] == 32
+
+
 def test_peak_flops_table() -> None:
     assert peak_flops("NVIDIA H100 80GB HBM3", "bf16") == 989e12
     assert peak_flops("NVIDIA H100 PCIe", "fp16") == 756e12

@@ -31,10 +31,17 @@ def packed_code(tmp_path_factory, tiny_tokenizer) -> Path:
     return pack_code(tmp_path_factory.mktemp("packed"), tiny_tokenizer)
 
 
-def test_smoke_preset_end_to_end_through_the_cli(tmp_path: Path) -> None:
-    """No --data: the preset's offline default corpus is built (or found cached) and trained on."""
+def test_smoke_preset_end_to_end_through_the_cli(tmp_path: Path, monkeypatch) -> None:
+    """Started the way a notebook starts it (launch + stream), with no --data: the preset's offline
+    default corpus is built (or found cached) and trained on."""
+    from phi_lab.training.launch import launch, stream
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "smoke"
-    proc = phi_lab_train("--preset", "smoke", "--out", str(out))
+    proc = launch("smoke", out)
+    lines = list(stream(proc))
+    log = "\n".join(lines)
+    assert proc.returncode == 0, log[-3000:]
     recs = read_metrics(out)
     assert [r["step"] for r in recs] == list(range(1, 31))
     first, last = sum(r["loss"] for r in recs[:5]) / 5, sum(r["loss"] for r in recs[-5:]) / 5
@@ -45,7 +52,16 @@ def test_smoke_preset_end_to_end_through_the_cli(tmp_path: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["name"] == "smoke" and "offline-" in run["data"][0]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
-    assert "step 30/30" in proc.stdout and "val_loss" in proc.stdout
+    assert any(line.startswith("step 30/30 | loss") for line in lines) and "val_loss" in log
+
+
+def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--preset", "phi-1", "--out", str(tmp_path / "x")]
+    proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "CodeExercises" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([*cmd[:4], "--preset", "nope", "--out", str(tmp_path / "y")], env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown training preset 'nope'" in proc.stderr
 
 
 @pytest.mark.slow
