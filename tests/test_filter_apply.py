@@ -58,8 +58,23 @@ def trained(tmp_path_factory):
         (src / f"f{i:02d}_{name}.py").write_text(kind.format(name=f"{name}{i}"))
     labels, clf = d / "labels.jsonl", d / "clf"
     assert main(["filter", "annotate", "--corpus", str(src), "--out", str(labels)]) == 0
-    assert main(["filter", "fit", "--labels", str(labels), "--n-estimators", "25",
-                 "--test-fraction", "0.34", "--out", str(clf)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "filter",
+                "fit",
+                "--labels",
+                str(labels),
+                "--n-estimators",
+                "25",
+                "--test-fraction",
+                "0.34",
+                "--out",
+                str(clf),
+            ]
+        )
+        == 0
+    )
     return src, clf
 
 
@@ -72,9 +87,50 @@ def reference(trained, tmp_path_factory):
     return out
 
 
+def test_refit_reuses_cached_embeddings(trained, tmp_path, monkeypatch):
+    _src, clf = trained
+    from phi_lab.embeddings import MiniLMEmbedder
+
+    labels = clf.parent / "labels.jsonl"
+    out = tmp_path / "clf"
+    shutil.copytree(clf, out)  # holds embeddings.npz from the fixture's fit
+    monkeypatch.setattr(MiniLMEmbedder, "embed", lambda *a, **k: pytest.fail("re-embedded cached files"))
+    assert (
+        main(
+            [
+                "filter",
+                "fit",
+                "--labels",
+                str(labels),
+                "--n-estimators",
+                "10",
+                "--test-fraction",
+                "0.34",
+                "--threshold",
+                "0.3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "classifier.json").read_text())["threshold"] == 0.3
+
+
 def _apply_args(src: Path, clf: Path, out: Path, *extra: str) -> list[str]:
-    return ["filter", "apply", "--corpus", str(src), "--classifier", str(clf), "--shard-size", str(SHARD),
-            "--out", str(out), *extra]  # fmt: skip
+    return [
+        "filter",
+        "apply",
+        "--corpus",
+        str(src),
+        "--classifier",
+        str(clf),
+        "--shard-size",
+        str(SHARD),
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
@@ -93,9 +149,11 @@ def test_apply_writes_verdicts_reasons_and_histograms(trained, reference, tmp_pa
     assert len(kept) + len(dropped) == len(NAMES)
     # The classifier learned the annotator's taste: textbook files kept, GUI boilerplate dropped.
     assert all("_sum(values)" in r["text"] for r in kept) and all("tkinter" in r["text"] for r in dropped)
-    assert dropped and all(r["score"] < 0.5 and "< threshold 0.5000" in r["reason"] for r in dropped)
-    assert kept and all(r["kept"] and ">= threshold" in r["reason"] for r in kept)
     manifest = json.loads((reference / "manifest.json").read_text())
+    cut = json.loads((clf / "classifier.json").read_text())["threshold"]  # tuned out of bag at fit
+    assert manifest["threshold"] == cut
+    assert dropped and all(r["score"] < cut and f"< threshold {cut:.4f}" in r["reason"] for r in dropped)
+    assert kept and all(r["kept"] and f">= threshold {cut:.4f}" in r["reason"] for r in kept)
     assert manifest["n_documents"] == len(NAMES) and manifest["n_shards"] == len(NAMES) // SHARD
     assert (reference / "histograms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # A target keep-fraction picks its threshold from the stored scores: nothing is re-scored.
@@ -112,8 +170,12 @@ def test_apply_resumes_after_sigkill_to_identical_outputs(trained, reference, tm
     src, clf = trained
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "phi_lab.cli", *_apply_args(src, clf, out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phi_lab.cli", *_apply_args(src, clf, out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     first = out / "scores" / "shard-00000.jsonl"
     deadline = time.monotonic() + 120
     while not first.exists() and proc.poll() is None and time.monotonic() < deadline:

@@ -59,6 +59,7 @@ def test_classifier_recovers_planted_signal_and_not_noise(planted):
     m = clf.metrics
     assert m["n"] == 48 and m["n_train"] == 112
     assert m["roc_auc"] > 0.9 and m["cohen_kappa"] > 0.6 and m["f1"] > 0.75, m
+    assert 0.0 < clf.threshold < 1.0 and clf.extra["threshold_source"] == "out-of-bag max kappa"
     # Control: the same embeddings with labels shuffled carry no signal; agreement falls to chance.
     y_shuffled = np.random.default_rng(0).permutation(y)
     control = fit_classifier(X, y_shuffled, name, None, cfg).metrics

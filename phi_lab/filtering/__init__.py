@@ -5,6 +5,7 @@ from phi_lab.filtering.classifier import ClassifierConfig, EduClassifier, evalua
 from phi_lab.filtering.corpus_filter import CorpusFilter, FilterConfig
 from phi_lab.filtering.heuristic import HeuristicAnnotator
 from phi_lab.filtering.labels import Annotator, Label, read_labels, write_labels
+from phi_lab.filtering.llm_annotator import OpenAIAnnotator
 
 __all__ = [
     "Annotator",
@@ -14,6 +15,7 @@ __all__ = [
     "FilterConfig",
     "HeuristicAnnotator",
     "Label",
+    "OpenAIAnnotator",
     "evaluate",
     "fit_classifier",
     "read_labels",

@@ -28,7 +28,9 @@ class ClassifierConfig:
     max_depth: int | None = None
     min_samples_leaf: int = 1
     test_fraction: float = 0.2
-    threshold: float = 0.5  # on the predicted probability of "educational"
+    # Cut on the predicted probability of "educational". None: tuned on the forest's out-of-bag
+    # predictions for the training split (max Cohen's kappa), so the held-out split stays unseen.
+    threshold: float | None = None
     seed: int = 0
     n_jobs: int | None = None
 
@@ -37,7 +39,7 @@ class ClassifierConfig:
             raise ValueError(f"n_estimators must be >= 1, got {self.n_estimators}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
-        if not 0.0 < self.threshold < 1.0:
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
 
 
@@ -146,6 +148,24 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[st
     }
 
 
+def oob_threshold(forest, y_train: np.ndarray) -> float:
+    """The probability cut that best agrees (Cohen's kappa) with the annotator out of bag.
+
+    With class_weight="balanced" a 0.5 cut is rarely the best one; each training file's out-of-bag
+    probability comes from trees that never saw it, so tuning on it does not touch held-out data.
+    """
+    from sklearn.metrics import cohen_kappa_score
+
+    proba = forest.oob_decision_function_[:, list(forest.classes_).index(1)]
+    seen = ~np.isnan(proba)  # a file every tree sampled has no out-of-bag vote
+    best, best_kappa = 0.5, -np.inf
+    for t in np.round(np.linspace(0.05, 0.95, 91), 3):
+        kappa = cohen_kappa_score(y_train[seen], (proba[seen] >= t).astype(int))
+        if kappa > best_kappa + 1e-12:
+            best, best_kappa = float(t), kappa
+    return best
+
+
 def fit_classifier(
     X: np.ndarray,
     y: np.ndarray,
@@ -173,12 +193,18 @@ def fit_classifier(
         max_depth=cfg.max_depth,
         min_samples_leaf=cfg.min_samples_leaf,
         class_weight="balanced",  # educational files are the minority in a raw corpus
+        oob_score=cfg.threshold is None,
         random_state=cfg.seed,
         n_jobs=cfg.n_jobs,
     )
     forest.fit(X_tr, y_tr)
-    clf = EduClassifier(forest, embedder, cfg.threshold, annotator or {})
-    clf.metrics = evaluate(y_te, clf.predict_proba(X_te), cfg.threshold)
+    if cfg.threshold is None:
+        threshold, source = oob_threshold(forest, y_tr), "out-of-bag max kappa"
+    else:
+        threshold, source = cfg.threshold, "fixed"
+    clf = EduClassifier(forest, embedder, threshold, annotator or {})
+    clf.metrics = evaluate(y_te, clf.predict_proba(X_te), threshold)
+    clf.extra["threshold_source"] = source
     clf.metrics["n_train"] = len(y_tr)
     clf.extra["config"] = asdict(cfg)
     return clf

@@ -15,14 +15,17 @@ from itertools import islice
 from pathlib import Path
 
 
-def iter_corpus(specs: list[str], max_documents: int | None, seed: int = 0) -> Iterator:
+def iter_corpus(
+    specs: list[str], max_documents: int | None, seed: int = 0, max_file_bytes: int | None = None
+) -> Iterator:
     """Documents of the given sources ('offline' = this interpreter's Python files), capped."""
     from phi_lab.data.documents import read_source
 
     def docs():
         for spec in specs:
             if spec == "offline":
-                yield from read_source("offline", seed=seed)
+                kw = {"max_file_bytes": max_file_bytes} if max_file_bytes else {}
+                yield from read_source("offline", seed=seed, **kw)
             else:
                 yield from read_source(spec)
 
@@ -39,6 +42,7 @@ def _add_corpus_args(p: argparse.ArgumentParser, default_max: int | None) -> Non
     )
     p.add_argument("--max-documents", type=int, default=default_max, help="stop after this many documents")
     p.add_argument("--seed", type=int, default=0, help="order of the offline corpus")
+    p.add_argument("--max-file-bytes", type=int, help="offline corpus: skip larger files (default 1 MB)")
 
 
 def _embedder_kwargs(args: argparse.Namespace) -> dict:
@@ -82,7 +86,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             max_concurrency=args.max_concurrency,
         )
         annotator = OpenAIAnnotator(cfg, threshold=args.threshold or 0.5)
-    docs = list(iter_corpus(args.corpus, args.max_documents, args.seed))
+    docs = list(iter_corpus(args.corpus, args.max_documents, args.seed, args.max_file_bytes))
     labels = annotator.annotate(docs, progress=True)
     write_labels(labels, args.out)
     ok = [lab for lab in labels if lab.ok]
@@ -107,6 +111,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     from phi_lab.embeddings import get_embedder
     from phi_lab.filtering.classifier import ClassifierConfig, fit_classifier
+    from phi_lab.filtering.embed_cache import embed_with_cache
     from phi_lab.filtering.labels import read_labels
 
     labels = list(read_labels(args.labels))
@@ -124,7 +129,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     name, version, model = provenance.pop()
     args.dtype = args.dtype or "float32"
     embedder = get_embedder(args.embedder, **_embedder_kwargs(args))
-    X = embedder.embed([lab.text for lab in usable], progress=True)  # type: ignore[misc]
+    X = embed_with_cache(
+        embedder, [lab.text for lab in usable], [lab.sha256 for lab in usable], args.out / "embeddings.npz"
+    )  # type: ignore[arg-type]
     y = np.array([lab.label for lab in usable])
     cfg = ClassifierConfig(
         n_estimators=args.n_estimators,
@@ -155,9 +162,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
         keep_fraction=args.keep_fraction,
         batch_size=args.batch_size,
     )
-    corpus = json.dumps({"specs": args.corpus, "max_documents": args.max_documents, "seed": args.seed})
+    corpus = json.dumps(
+        {
+            "specs": args.corpus,
+            "max_documents": args.max_documents,
+            "seed": args.seed,
+            "max_file_bytes": args.max_file_bytes,
+        }
+    )
     filt = CorpusFilter(clf, get_embedder(spec, **_embedder_kwargs(args)), args.out, cfg, corpus=corpus)
-    manifest = filt.run(iter_corpus(args.corpus, args.max_documents, args.seed), total=args.max_documents)
+    docs = iter_corpus(args.corpus, args.max_documents, args.seed, args.max_file_bytes)
+    manifest = filt.run(docs, total=args.max_documents)
     print(
         json.dumps(
             {k: manifest[k] for k in ("threshold", "n_documents", "n_kept", "kept_fraction")}, indent=2
@@ -194,7 +209,9 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     _add_embedder_args(p)
     p.add_argument("--n-estimators", type=int, default=300)
     p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--threshold", type=float, default=0.5, help="probability cut stored with the model")
+    p.add_argument(
+        "--threshold", type=float, help="probability cut stored with the model (default: tuned out of bag)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out", type=Path, required=True, help="directory for classifier.joblib + classifier.json"
