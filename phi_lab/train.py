@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from phi_lab.loading import save_model
 from phi_lab.model import Phi, PhiConfig, estimate_flops_per_token
+from phi_lab.tokenizer import PhiTokenizer
 from phi_lab.training import distributed as D
 from phi_lab.training.checkpoint import CheckpointManager, capture_rng, load_trainer_state, restore_rng
 from phi_lab.training.config import TrainConfig
@@ -142,6 +143,11 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
     if not dist.is_main:
         dirs, weights = resolve_data(data, cfg.default_data, out, init, progress=False)
     tokenizer = data_tokenizer(dirs[0])
+    if init is not None and (Path(init) / "tokenizer.json").exists():
+        init_tok = PhiTokenizer.from_pretrained(init)
+        if init_tok.fingerprint() != tokenizer.fingerprint():
+            raise ValueError(f"--data {dirs[0]} was packed with a different tokenizer than --init {init}; "
+                             "pass the raw source (.jsonl/.parquet) to pack it with the checkpoint's tokenizer")
     stream = train_stream(dirs, weights, cfg.seq_len, cfg.seed, dist.rank, dist.world_size)
     val = val_windows(dirs[0], cfg.seq_len, cfg.eval_batches * cfg.micro_batch_size)
 

@@ -221,3 +221,43 @@ def test_checkpoint_is_a_transformers_model(fp16_run) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["precision"] == "fp16" and run["parameters"] == model.num_parameters()
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_finetune_from_a_checkpoint_on_jsonl_exercises(fp16_run, tmp_path: Path) -> None:
+    """phi-1's recipe in small: --init a pretrained checkpoint, --data a JSONL of exercises (packed with
+    the checkpoint's tokenizer), the phi-1 finetune preset; the best checkpoint by val loss is kept."""
+    import numpy as np
+
+    from phi_lab.data import PackedDataset, WindowSampler
+    from phi_lab.loading import load_model
+    from phi_lab.train import train
+
+    init = Path(fp16_run[1]["checkpoint"])
+    exercises = tmp_path / "exercises.jsonl"
+    with open(exercises, "w") as f:
+        for i in range(120):
+            text = f'def add_{i}(a: int) -> int:\n    """Return a plus {i}."""\n    return a + {i}\n'
+            f.write(json.dumps({"text": text}) + "\n")
+    cfg = TrainConfig.from_preset("phi-1", seq_len=32, batch_size=8, micro_batch_size=4, max_steps=6,
+                                  warmup_steps=2, save_every=3, eval_every=3, eval_batches=2, precision="fp32",
+                                  dropout=0.0)
+    out = tmp_path / "ft"
+    summary = train(cfg, out, data=[str(exercises)], init=init, progress=False)
+    packed = out / "data" / "exercises"
+    model, tok = load_model(init)
+    assert PackedDataset(packed).tokenizer_fingerprint == tok.fingerprint()
+    # the first step starts from the checkpoint's weights: recompute its loss on the same windows
+    sampler = WindowSampler(PackedDataset(packed), 32, seed=cfg.seed)
+    losses = []
+    for _ in range(2):
+        b = sampler.next_batch(4)
+        with torch.no_grad():
+            losses.append(float(torch.nn.functional.cross_entropy(model(b[:, :-1]).flatten(0, 1), b[:, 1:].flatten())))
+    recs = read_metrics(out)
+    assert recs[0]["loss"] == pytest.approx(float(np.mean(losses)), rel=1e-5)
+    assert recs[-1]["loss"] < recs[0]["loss"]
+    vals = {r["step"]: r["val_loss"] for r in read_metrics(out, "val")}
+    best = json.loads((out / "checkpoints" / "best" / "best.json").read_text())
+    assert best["val_loss"] == min(vals.values()) == summary["best_val_loss"]
+    best_model = load_model(out / "checkpoints" / "best")[0]
+    assert best_model.config.vocab_size == model.config.vocab_size and best_model.config.n_layer == 2

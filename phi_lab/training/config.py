@@ -154,7 +154,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # CPU presets: the paper's recipe shape (warmup then linear decay), sized for 2 cores.
     "micro": dict(
         model="micro", default_data={"kind": "offline", "tokenizer": "cpu-4k", "max_bytes": 8_000_000},
-        seq_len=256, batch_size=16, micro_batch_size=8, max_steps=300, lr=1e-3, schedule="warmup_linear",
+        seq_len=256, batch_size=8, micro_batch_size=8, max_steps=300, lr=1e-3, schedule="warmup_linear",
         warmup_steps=30, weight_decay=0.1, save_every=100, keep_last=2, keep_best=True, eval_every=50,
         eval_batches=4, log_every=10,
     ),
