@@ -201,6 +201,9 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
     if cfg.compile:
         model = torch.compile(model)
 
+    if latest is not None:  # the schedule may differ from the saved one (e.g. a longer --max-steps)
+        for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+            group["lr"] = base * fn(scheduler.last_epoch)
     logger = MetricsLogger(out, enabled=dist.is_main, purge_step=step + 1 if latest is not None else None)
     if latest is not None:
         logger.truncate_after(step)

@@ -261,3 +261,16 @@ def test_finetune_from_a_checkpoint_on_jsonl_exercises(fp16_run, tmp_path: Path)
     assert best["val_loss"] == min(vals.values()) == summary["best_val_loss"]
     best_model = load_model(out / "checkpoints" / "best")[0]
     assert best_model.config.vocab_size == model.config.vocab_size and best_model.config.n_layer == 2
+
+
+def test_resume_with_a_longer_schedule_uses_the_new_lr(packed_code, tmp_path: Path) -> None:
+    from phi_lab.train import train
+
+    cfg = TrainConfig.from_preset("smoke", max_steps=8, save_every=4, eval_every=8, seq_len=32)
+    train(cfg, tmp_path, data=[str(packed_code)], progress=False)
+    longer = cfg.replace(max_steps=12)
+    summary = train(longer, tmp_path, data=[str(packed_code)], resume=True, progress=False)
+    recs = read_metrics(tmp_path)
+    assert [r["step"] for r in recs] == list(range(1, 13)) and summary["step"] == 12
+    for r in recs[8:]:
+        assert r["lr"] == pytest.approx(cfg.lr * lr_multiplier(r["step"] - 1, "warmup_linear", 5, 12))
