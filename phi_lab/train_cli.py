@@ -42,8 +42,11 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
     p.add_argument("--list-presets", action="store_true", help="print the presets and exit")
     g = p.add_argument_group("overrides of the preset")
+    from phi_lab.training.config import ENGINES, PRECISIONS, SCHEDULES
+
+    choices = {"precision": PRECISIONS, "engine": ENGINES, "schedule": SCHEDULES}
     for flag, dest, typ in _OVERRIDES:
-        g.add_argument(flag, dest=dest, type=typ, default=None)
+        g.add_argument(flag, dest=dest, type=typ, default=None, choices=choices.get(dest))
     for flag, dest in _FLAGS:
         g.add_argument(flag, dest=dest, action="store_true", default=None)
     lg = p.add_argument_group("launchers")
