@@ -81,7 +81,9 @@ def workdir(tmp_path_factory):
 
     problems = read_problems()
     (d / "he.jsonl").write_text("".join(json.dumps(problems[t]) + "\n" for t in SUBSET))
-    (d / "ex.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in _exercises()))
+    # extra fields (the packer's `text`, meta) must survive into the pruned sets
+    (d / "ex.jsonl").write_text("".join(json.dumps({**e.to_json(), "text": e.code, "meta": {"k": 1}}) + "\n"
+                                        for e in _exercises()))
     return d
 
 
@@ -109,6 +111,7 @@ def test_cli_prunes_writes_sets_and_table(first_run):
         assert dec["n_kept"] == len(UNRELATED)
     kept = read_exercises(out / "exercises" / "tau-0.8.jsonl")
     assert [e.id for e in kept] == list(UNRELATED)
+    assert all(e.record["text"] == e.code and e.record["meta"] == {"k": 1} for e in kept)
     removed = [json.loads(line) for line in (out / "removed" / "tau-0.8.jsonl").read_text().splitlines()]
     assert {r["id"]: r["task_id"] for r in removed} == {i: t for i, (t, _, _) in COPIES.items()}
     assert all(r["reason"].startswith("close to HumanEval/") and r["ast_match"] >= 0.8 for r in removed)

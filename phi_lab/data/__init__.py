@@ -8,6 +8,7 @@ Documents and readers (`phi_lab.data.documents`)
     read_python_tree(dir) / read_jsonl(path, text_field) / read_parquet(path, text_field)
     read_hf_dataset(dir, text_field, split)  a `save_to_disk` dataset (needs `datasets`)
     read_source(spec) / read_sources(specs)  'offline', a dir, .py/.jsonl/.parquet, a saved dataset
+    write_documents(docs, path, limit)       JSONL snapshot that read_jsonl reads back with provenance
 Offline corpus (`phi_lab.data.offline`)
     offline_python_corpus(max_documents=None, max_bytes=None, seed=0, include_site_packages=True)
 Packing (`phi_lab.data.pack`)
@@ -38,6 +39,7 @@ from phi_lab.data.documents import (
     read_python_tree,
     read_source,
     read_sources,
+    write_documents,
 )
 from phi_lab.data.mixture import Mixture
 from phi_lab.data.offline import offline_python_corpus
@@ -63,4 +65,5 @@ __all__ = [
     "read_python_tree",
     "read_source",
     "read_sources",
+    "write_documents",
 ]

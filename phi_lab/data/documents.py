@@ -295,3 +295,24 @@ def read_sources(
     """Documents of several sources, one after another in the given order."""
     for spec in specs:
         yield from read_source(spec, text_field, skips, **kwargs)
+
+
+def write_documents(docs: Iterable[Document], path: str | Path, limit: int | None = None) -> int:
+    """Snapshot documents as JSONL (`text`, `source`, `path` and scalar meta), atomically; returns the count.
+
+    `read_jsonl` reads the file back, with the original source and path kept in each document's meta,
+    so later stages can work on exactly the same sample.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for doc in docs:
+            if limit is not None and n >= limit:
+                break
+            meta = {k: v for k, v in doc.meta.items() if _is_scalar(v) and k not in ("text", "source", "path")}
+            f.write(json.dumps({"text": doc.text, "source": doc.source, "path": doc.path, **meta}) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n

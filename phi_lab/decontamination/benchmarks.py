@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCHMARKS = ("humaneval", "mbpp")
@@ -29,13 +29,15 @@ class Exercise:
     id: str
     prompt: str
     solution: str
+    # The whole input record (tests, meta, the packer's `text`): pruned sets are written back with it.
+    record: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def code(self) -> str:
         return self.prompt + self.solution
 
     def to_json(self) -> dict:
-        return {"id": self.id, "prompt": self.prompt, "solution": self.solution}
+        return {**(self.record or {}), "id": self.id, "prompt": self.prompt, "solution": self.solution}
 
 
 def load_humaneval(path: str | Path | None = None) -> list[BenchmarkProblem]:
@@ -108,7 +110,7 @@ def read_exercises(path: str | Path) -> list[Exercise]:
         if ex_id in seen:
             raise ValueError(f"{path}:{lineno}: duplicate id {ex_id!r} (first on line {seen[ex_id]})")
         seen[ex_id] = lineno
-        out.append(Exercise(ex_id, rec["prompt"], rec["solution"]))
+        out.append(Exercise(ex_id, rec["prompt"], rec["solution"], record=rec))
     return out
 
 

