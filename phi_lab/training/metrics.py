@@ -104,10 +104,16 @@ class MetricsLogger:
 
 def read_metrics(run_dir: str | Path, kind: str = "train") -> list[dict[str, Any]]:
     """Records of one kind ('train' or 'val') from a run directory's metrics.jsonl."""
+    path = Path(run_dir) / "metrics.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
     out = []
-    with open(Path(run_dir) / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
+    for n, line in enumerate(lines, 1):
+        try:
             rec = json.loads(line)
-            if rec.get("kind", "train") == kind:
-                out.append(rec)
+        except json.JSONDecodeError as e:
+            if n == len(lines):  # the last line of a killed run may be cut short; a resume rewrites it
+                break
+            raise ValueError(f"{path}:{n}: not JSON ({e})") from e
+        if rec.get("kind", "train") == kind:
+            out.append(rec)
     return out
