@@ -1,33 +1,85 @@
-"""The harness's own wrapper around one untrusted sample (run as a script by `phi_lab.sandbox`).
+"""What runs inside the sandbox, forked from the fork server (`phi_lab/_sandbox_server.py`).
 
-Runs with `python -I -S`, stdlib only, and never imports phi_lab. Process layout:
+Stdlib only, never imports phi_lab. Process layout (isolation "namespaces"):
 
-    supervisor (this script; pid 1 of a fresh pid namespace when namespaces are available)
-      ├─ reads the nonce from an inherited pipe, makes the filesystem read-only except the sample's
-      │  temporary directory, then forks
-      └─ sample process: drops to an unprivileged uid, applies rlimits, execs the sample, and writes
-         `P<nonce>` on the verdict pipe only if the sample ran to its end without raising.
+    launcher (root): builds a mount namespace where everything is read-only and /root-like
+      │              directories are hidden, then unshares a pid namespace and forks:
+      └─ server: pid 1 of that pid namespace (root, long-lived, dies with the launcher)
+           └─ P, one per sample, forked fresh: unshares its own mount, network and IPC namespaces,
+              binds its temporary directory writable, drops to an unprivileged uid, applies rlimits,
+              runs the program and writes `P<nonce>` on the verdict pipe only if the program ran to
+              its end without raising.
 
-The supervisor stays privileged so the sample can neither signal it nor undo the mounts; when it exits,
-the kernel kills everything left in its pid namespace. Its exit code encodes the sample's wait status
-(code, or 128 + signal).
+The server stays privileged and is its namespace's init, so a sample can neither signal it nor undo
+the mounts. After every sample (finished or killed) the server SIGKILLs every other process of its
+namespace and reaps until none is left, so nothing a sample started (`setsid` or not) outlives it,
+and the next sample starts from a fresh fork in an empty namespace. If the server dies, the kernel
+kills everything in its namespace. With isolation "limits" there is no namespace: the server is a
+subreaper that sweeps every descendant (and the sample's uid) after each sample.
 """
 
+import contextlib
 import os
+import select
 import sys
 
-# Captured before the sample runs, so a sample that patches `os` cannot change what the wrapper calls.
+# Captured before any sample runs, so a sample that patches `os` cannot change what the wrapper calls.
 _write, _exit, _close = os.write, os._exit, os.close
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
 _FLAG_NAMES = {
     "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": MS_NOATIME,
     "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME,
 }
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
+PR_SET_CHILD_SUBREAPER = 36
+# Each sample unshares these for itself, while still root; the pid namespace is the server's.
+SAMPLE_NAMESPACES = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC
+PR_SET_PDEATHSIG = 1
+
+_libc = None
 
 
+def libc():
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    return _libc
+
+
+def _oserror(what: str) -> OSError:
+    import ctypes
+
+    err = ctypes.get_errno()
+    return OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(src, target: str, flags: int, fstype=None, data=None) -> None:
+    if libc().mount(src, target.encode(), fstype, flags, data) != 0:
+        raise _oserror(f"mount({target})")
+
+
+def unshare(flags: int) -> None:
+    if libc().unshare(flags) != 0:
+        raise _oserror("unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    if libc().setns(fd, nstype) != 0:
+        raise _oserror("setns")
+
+
+def set_subreaper() -> None:
+    if sys.platform.startswith("linux"):
+        libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+# -- the server's mount namespace (once per server) -----------------------------------------------
 def _unescape(path: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal
     out, i = [], 0
@@ -54,25 +106,15 @@ def _closed_ancestor(path: str) -> str | None:
     return None
 
 
-def make_readonly(keep_writable: str, expose: list[str]) -> None:
-    """In a private mount namespace: every mount read-only except `keep_writable` (a bind mount).
+def make_readonly(stage_dir: str, expose: list[str]) -> None:
+    """In this process's (private) mount namespace: every mount read-only, /proc aside.
 
     An interpreter installed under a directory the sample's uid cannot enter (pyenv under /root) is
     exposed by hiding that directory behind an empty tmpfs and binding only the interpreter back in,
-    so the rest of it (keys, histories) stays invisible.
+    so the rest of it (keys, histories) stays invisible. `stage_dir` is an empty writable directory
+    used while moving those binds; this removes it before the remount.
     """
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
-
-    def mount(src, target, flags, fstype=None, data=None):
-        if libc.mount(src, target.encode(), fstype, flags, data) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"mount({target}): {os.strerror(err)}")
-
     mount(None, "/", MS_REC | MS_PRIVATE)
-    mount(keep_writable.encode(), keep_writable, MS_BIND)
     hidden: dict[str, list[str]] = {}
     for path in expose:
         top = _closed_ancestor(path)
@@ -81,21 +123,22 @@ def make_readonly(keep_writable: str, expose: list[str]) -> None:
     for top, paths in hidden.items():
         stages = []
         for i, path in enumerate(paths):
-            stage = os.path.join(keep_writable, f".expose{i}")
+            stage = os.path.join(stage_dir, f"expose{i}")
             os.mkdir(stage)
             mount(path.encode(), stage, MS_BIND | MS_REC)
             stages.append(stage)
         mount(b"tmpfs", top, 0, b"tmpfs", b"mode=0755,size=64k")
         for stage, path in zip(stages, paths):
             os.makedirs(path, exist_ok=True)
-            mount(stage.encode(), path, 8192)  # MS_MOVE
+            mount(stage.encode(), path, MS_MOVE)
             os.rmdir(stage)
+    os.rmdir(stage_dir)  # before the filesystem turns read-only
     with open("/proc/self/mountinfo") as f:
         lines = f.read().splitlines()
     for line in lines:
         fields = line.split()
         target, options = _unescape(fields[4]), fields[5].split(",")
-        if target == keep_writable or target == "/proc" or target.startswith("/proc/"):
+        if target == "/proc" or target.startswith("/proc/"):
             continue
         flags = MS_REMOUNT | MS_BIND | MS_RDONLY
         for opt in options:
@@ -108,12 +151,84 @@ def make_readonly(keep_writable: str, expose: list[str]) -> None:
             continue
 
 
-def run_sample(cfg: dict, nonce: bytes, vfd: int) -> None:
-    """The sample process: never returns."""
-    import resource
+def mount_proc() -> None:
+    """A /proc that shows only this process's pid namespace."""
+    mount(b"proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"proc")
 
+
+def _make_workdir(cfg: dict, namespaces: bool) -> None:
+    """The sample's fresh working directory, owned by its uid. With namespaces it lives on a tmpfs
+    mounted in the sample's own mount namespace (size-capped, gone when the sample is), so the
+    rest of the filesystem stays read-only and no other sample can ever see it."""
+    if namespaces:
+        opts = f"size={cfg['tmpfs_bytes']},nr_inodes=65536,mode=0755".encode()
+        mount(b"tmpfs", cfg["root"], MS_NOSUID | MS_NODEV, b"tmpfs", opts)
+    os.mkdir(cfg["workdir"], 0o700)
+    uid = cfg.get("uid")
+    if uid is not None:
+        os.chown(cfg["workdir"], uid, uid)
+    cfg["env"].update(HOME=cfg["workdir"], TMPDIR=cfg["workdir"])
+
+
+# -- waiting -----------------------------------------------------------------------------------------
+def wait_child_or_fd(pid: int, fd: int):
+    """Wait until child `pid` exits (-> its wait status) or `fd` turns readable/hung up (-> None)."""
     try:
-        os.chdir(cfg["tmpdir"])
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # kernels before 5.3: poll the child
+        pidfd = -1
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    if pidfd >= 0:
+        poller.register(pidfd, select.POLLIN)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            for ready, _ in poller.poll(None if pidfd >= 0 else 10):
+                if ready == fd:
+                    return None
+    finally:
+        if pidfd >= 0:
+            _close(pidfd)
+
+
+# -- the sample (P) -------------------------------------------------------------------------------------
+def start_sample(cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, namespaces: bool) -> None:
+    """Freshly forked from the server (still root): isolate, then run the sample. Never returns."""
+    try:
+        os.setsid()
+        chunks = []
+        while chunk := os.read(prog_fd, 1 << 20):
+            chunks.append(chunk)
+        cfg["source"] = b"".join(chunks)
+        # The server keeps every fd it hands over above 9, so these dup2s clobber nothing.
+        null = os.open(os.devnull, os.O_RDONLY)
+        for src, dst in ((null, 0), (out_fd, 1), (err_fd, 2), (vfd, 3)):  # stdio + verdict as fd 3
+            os.dup2(src, dst)
+        os.closerange(4, 1 << 16)  # the server's socket, the program's file and anything else
+        if namespaces:
+            unshare(SAMPLE_NAMESPACES)
+        _make_workdir(cfg, namespaces)
+    except BaseException as e:
+        _write(3, b"E sandbox setup failed: " + repr(e).encode()[:500])
+        _exit(3)
+    run_sample(cfg, 3)
+
+
+def run_sample(cfg: dict, vfd: int) -> None:
+    """Process P: never returns."""
+    import resource
+    import signal
+
+    nonce = cfg.pop("nonce").encode()
+    try:
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+            signal.signal(sig, signal.SIG_DFL)
+        os.environ.clear()
+        os.environ.update(cfg["env"])
+        os.chdir(cfg["workdir"])
         uid = cfg.get("uid")
         if uid is not None:
             os.setgroups([])
@@ -132,8 +247,8 @@ def run_sample(cfg: dict, nonce: bytes, vfd: int) -> None:
             _soft, hard = resource.getrlimit(key)
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(key, (value, value))
-        with open(cfg["program"], encoding="utf-8") as f:
-            source = f.read()
+        source = cfg.pop("source").decode("utf-8")
+        sys.argv = ["<sample>"]
     except BaseException as e:
         _write(vfd, b"E sandbox setup failed: " + repr(e).encode()[:500])
         _exit(3)
@@ -143,7 +258,7 @@ def run_sample(cfg: dict, nonce: bytes, vfd: int) -> None:
     except BaseException as e:  # SyntaxError, ValueError (null bytes), MemoryError, RecursionError
         _write(vfd, f"S {type(e).__name__}: {e}".encode()[:1000])
         _exit(1)
-    del source
+    del source, cfg
     sample_globals = {"__name__": "__main__", "__builtins__": __builtins__}
     try:
         exec(code, sample_globals)
@@ -178,21 +293,42 @@ def _print_traceback(e: BaseException, last: str) -> None:
     sys.stderr.flush()
 
 
-def _parse_config(argv: list[str]) -> dict:
-    """key=value arguments (json would import `re` and friends: tens of ms per sample)."""
-    cfg: dict = {"expose": []}
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key == "expose":
-            cfg["expose"].append(value)
-        elif key in ("mode", "tmpdir", "program"):
-            cfg[key] = value
-        else:
-            cfg[key] = None if value == "" else int(value)
-    return cfg
+# -- sweeps: after every sample, nothing of it may be left --------------------------------------------
+def sweep_namespace(sample_pid: int) -> int | None:
+    """As init of the pid namespace: SIGKILL everything else in it and reap until nothing is left.
+
+    kill(-1) from init reaches every process of the namespace, `setsid` or not, and a process with a
+    SIGKILL pending cannot fork, so no child escapes. Orphans are reparented to init, so "no child
+    left" means the namespace holds init alone. Returns the sample's wait status if reaped here.
+    """
+    import signal
+
+    status = None
+    while True:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGKILL)
+        try:
+            pid, st = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return status
+        if pid == sample_pid:
+            status = st
 
 
-def _kill_uid(uid: int) -> None:
+def sweep_limits(uid: int | None) -> None:
+    """Without a pid namespace: the sample's uid, then every descendant (we are their subreaper)."""
+    if uid is not None:
+        kill_uid(uid)
+    kill_descendants()
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+def kill_uid(uid: int) -> None:
     """Kill every process of the sandbox uid (kill(-1) from that uid reaches exactly those)."""
     import signal
 
@@ -207,7 +343,7 @@ def _kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def _kill_descendants() -> None:
+def kill_descendants() -> None:
     """SIGKILL every descendant (orphans included: we are their subreaper) and reap them."""
     import signal
 
@@ -242,37 +378,3 @@ def _kill_descendants() -> None:
                     break
             except ChildProcessError:
                 break
-
-
-def main() -> None:
-    cfg = _parse_config(sys.argv[1:])
-    nonce = os.read(cfg["nonce_fd"], 256)
-    _close(cfg["nonce_fd"])
-    vfd = cfg["verdict_fd"]
-    if cfg["mode"] == "namespaces":
-        try:
-            make_readonly(cfg["tmpdir"], cfg.get("expose", []))
-        except OSError as e:
-            _write(vfd, f"E read-only filesystem setup failed: {e}".encode())
-            _exit(3)
-    elif sys.platform.startswith("linux"):
-        import ctypes
-
-        # Without a pid namespace, orphaned descendants reparent to us so the sweep below finds them.
-        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    pid = os.fork()
-    if pid == 0:
-        run_sample(cfg, nonce, vfd)
-    _close(vfd)
-    del nonce
-    _, status = os.waitpid(pid, 0)
-    if cfg["mode"] != "namespaces":
-        if cfg.get("uid") is not None:
-            _kill_uid(cfg["uid"])
-        _kill_descendants()
-    code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-    _exit(code)
-
-
-if __name__ == "__main__":
-    main()

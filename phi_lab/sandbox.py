@@ -1,44 +1,51 @@
 """Hardened execution of untrusted programs (model completions are hostile input).
 
-Every sample runs in its own process tree, under `phi_lab/_sandbox_wrapper.py`:
+Every sample runs in a fresh process tree forked from a *fork server* (`_sandbox_server.py`, one per
+worker, started once with the interpreter already loaded), so a sample costs a few forks instead of an
+interpreter start-up. What runs inside is `_sandbox_wrapper.py`:
 
-- isolation "namespaces" (root + util-linux `unshare`): fresh pid, mount and network namespaces; the
-  filesystem is read-only except the sample's temporary directory; the sample runs as an unprivileged
-  uid of its own (so RLIMIT_NPROC bounds fork bombs per sample) and cannot signal the harness; when the
+- isolation "namespaces" (root, kernel permits unshare): fresh pid, mount, network and IPC namespaces
+  per sample; the filesystem is read-only except the sample's temporary directory, and directories
+  other users cannot enter (/root) are hidden; the sample runs as an unprivileged uid of its own (so
+  RLIMIT_NPROC bounds fork bombs per sample) and cannot signal the harness or the server; when the
   namespace's init exits or is killed, the kernel kills every process left in it, `setsid` or not.
-- isolation "limits" (fallback, with a loud warning): rlimits, its own session, a subreaper sweep of
+- isolation "limits" (fallback, with a loud warning): rlimits, its own session, subreaper sweeps of
   all descendants, and a per-sample uid sweep when running as root.
 
-Limits: wall clock (enforced by this process with SIGKILL; the sample cannot ignore it), address space
-(-> outcome `oom`), CPU time, file size, open files, processes. Environment scrubbed; stdout/stderr
-drained and capped. A sample *passes* only when the wrapper writes `P<nonce>` on a private pipe after
-the program ran to its end: exit codes and printed text never count.
+Limits: wall clock (enforced from this process: the server SIGKILLs the sample's init; the sample cannot
+ignore it), address space (-> outcome `oom`), CPU time, file size, open files, processes. Environment
+scrubbed; stdout/stderr drained and capped. A sample *passes* only when the wrapper writes `P<nonce>` on
+a private pipe after the program ran to its end: exit codes and printed text never count. Each sample
+is a fresh fork, so nothing a sample changes reaches the server or any other sample; if a server dies,
+its sample reads as `error` and the next sample gets a new server.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import secrets
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
+import weakref
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 OUTCOMES = ("passed", "failed", "timeout", "oom", "error")
-_WRAPPER = str(Path(__file__).with_name("_sandbox_wrapper.py"))
-_UNSHARE = ("--fork", "--pid", "--mount-proc", "--net", "--mount", "--kill-child=SIGKILL")
-# Startup of the interpreter is not the sample's time: the wall-clock limit gets this much on top.
-_STARTUP_GRACE_S = 0.5
+_SERVER = str(Path(__file__).with_name("_sandbox_server.py"))
+# Forking the sample's tree is not the sample's time: the wall-clock limit gets this much on top.
+_START_GRACE_S = 0.1
+_SERVER_START_S = 30.0  # a fork server's start-up (interpreter + mount setup) on a loaded machine
+_KILL_GRACE_S = 10.0  # a killed sample's namespace is torn down well within this
 
 
 @dataclass
@@ -69,11 +76,11 @@ def detect_isolation() -> str:
 
 
 def _probe_namespaces() -> str:
-    unshare = shutil.which("unshare")
-    if not sys.platform.startswith("linux") or unshare is None or os.geteuid() != 0:
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
         return "limits"
-    try:
-        proc = subprocess.run([unshare, *_UNSHARE, "true"], capture_output=True, timeout=10)
+    try:  # exactly what a fork server does per sample: unshare, fork pid 1, mount its /proc
+        proc = subprocess.run([sys.executable, "-I", "-B", "-S", _SERVER, "--probe"], capture_output=True,
+                              timeout=30, env=_base_env(), cwd="/")
     except (OSError, subprocess.TimeoutExpired):
         return "limits"
     return "namespaces" if proc.returncode == 0 else "limits"
@@ -140,6 +147,11 @@ class Sandbox:
             self._uid_base = 100_000 + (os.getpid() % 3000) * 4096 + (_instances % 16) * 256
         self._free_slots = list(range(256))
         self._slot_lock = threading.Lock()
+        # Fork servers, one per concurrent sample, started on first use and kept until close().
+        self._servers_lock = threading.Lock()
+        self._servers: set[_ForkServer] = set()
+        self._idle: list[_ForkServer] = []
+        self._finalizer = weakref.finalize(self, _close_servers, self._servers_lock, self._servers)
 
     # -- public API ---------------------------------------------------------------------------------
     def run(self, program: str) -> SandboxResult:
@@ -169,62 +181,106 @@ class Sandbox:
             bar.close()
         return results  # type: ignore[return-value]
 
-    # -- one sample ---------------------------------------------------------------------------------
-    def _env(self, tmpdir: str) -> dict[str, str]:
-        # Nothing from the harness's environment: no keys, tokens, proxies or PYTHON* settings.
-        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmpdir, "TMPDIR": tmpdir,
-                "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+    def close(self) -> None:
+        """Stop this sandbox's fork servers (also done when the sandbox is garbage collected)."""
+        self._finalizer()
 
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- fork servers -------------------------------------------------------------------------------
+    def _server_argv(self) -> list[str]:
+        py = [self.python, "-I", "-B"] + ([] if self.site_packages else ["-S"])
+        return [*py, _SERVER, f"mode={self.isolation}", *(f"expose={p}" for p in self._expose)]
+
+    def _acquire(self) -> _ForkServer:
+        with self._servers_lock:
+            while self._idle:
+                server = self._idle.pop()
+                if server.alive():
+                    return server
+                self._servers.discard(server)
+                server.close()
+        server = _ForkServer(self._server_argv(), _base_env())
+        with self._servers_lock:
+            self._servers.add(server)
+        return server
+
+    def _release(self, server: _ForkServer, healthy: bool) -> None:
+        with self._servers_lock:
+            if healthy and not self._finalizer.alive:
+                healthy = False  # closed while this sample ran
+            if healthy:
+                self._idle.append(server)
+                return
+            self._servers.discard(server)
+        server.close()
+
+    def _server_pids(self) -> list[int]:
+        with self._servers_lock:
+            return sorted(s.proc.pid for s in self._servers)
+
+    # -- one sample ---------------------------------------------------------------------------------
     def _run(self, program: str, slot: int) -> SandboxResult:
         start = time.monotonic()
         uid = self._uid_base + slot if self._drop_uid else None
-        tmpdir = tempfile.mkdtemp(prefix="phi-sandbox-")
-        nonce = secrets.token_hex(32).encode()
-        nonce_r, nonce_w = os.pipe()
-        verdict_r, verdict_w = os.pipe()
-        proc = None
+        nonce = secrets.token_hex(32)
+        prog_fd = _program_fd(program)
+        pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, verdict
+        readers = [r for r, _ in pipes]
+        writers = [w for _, w in pipes] + [prog_fd]
+        server, healthy, status, timed_out, died = None, False, None, False, False
+        out = err = verdict = b""
         try:
-            prog_path = os.path.join(tmpdir, "sample.py")
-            with open(prog_path, "w", encoding="utf-8", errors="surrogatepass") as f:
-                f.write(program)
-            if uid is not None:
-                os.chown(tmpdir, uid, uid)
-            os.write(nonce_w, nonce)
-            os.close(nonce_w)
-            nonce_w = -1
-            cfg = {
-                "mode": self.isolation, "tmpdir": tmpdir, "expose": self._expose, "program": prog_path, "uid": uid,
-                "nonce_fd": nonce_r, "verdict_fd": verdict_w,
+            # The sample's working directory is made by the sample's process itself (a private tmpfs
+            # with isolation "namespaces"); HOME and TMPDIR point there.
+            fields = {
+                "uid": uid, "nonce": nonce, "env": [f"{k}={v}" for k, v in _base_env().items()],
                 "memory_bytes": self.memory_mb * 2**20, "cpu_seconds": self.cpu_seconds,
                 "fsize_bytes": self.max_file_mb * 2**20, "nofile": self.max_open_files,
-                "nproc": self.max_processes,
+                "nproc": self.max_processes, "tmpfs_bytes": max(4 * self.max_file_mb, 64) * 2**20,
             }
-            py = [self.python, "-I", "-B"] + ([] if self.site_packages else ["-S"])
-            argv = [*py, _WRAPPER, *_config_args(cfg)]
-            if self.isolation == "namespaces":
-                argv = ["unshare", *_UNSHARE, *argv]
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(nonce_r, verdict_w), env=self._env(tmpdir), cwd=tmpdir,
-                start_new_session=True,
-            )
-            os.close(nonce_r)
-            os.close(verdict_w)
-            nonce_r = verdict_w = -1
-            deadline = start + self.timeout + _STARTUP_GRACE_S
-            out, err, verdict, timed_out = self._collect(proc, verdict_r, deadline)
-            if timed_out:
-                self._kill(proc, uid)
-            status = proc.wait()
+            for attempt in range(2):  # a server that died while idle is replaced; the sample never ran
+                server = self._acquire()
+                try:
+                    seq = server.start(fields, writers)
+                    break
+                except _ServerDied:
+                    self._release(server, healthy=False)
+                    server = None
+                    if attempt:
+                        raise
+            for fd in writers:
+                os.close(fd)
+            writers = []
+            deadline = start + self.timeout + _START_GRACE_S
+            out, err, verdict, timed_out = self._collect(readers, deadline)
+            try:
+                if not timed_out:  # all pipes closed: the sample is gone or going
+                    status = server.wait(seq, max(0.0, deadline - time.monotonic()))
+                    timed_out = status is None
+                if timed_out:
+                    server.kill(seq)
+                    status = server.wait(seq, _KILL_GRACE_S)
+                healthy = status is not None
+            except _ServerDied:
+                died = True
         finally:
-            for fd in (nonce_r, nonce_w, verdict_w, verdict_r):
-                if fd >= 0:
-                    os.close(fd)
-            if proc is not None and proc.poll() is None:  # an exception above: never leave it running
-                self._kill(proc, uid)
-                proc.wait()
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        outcome, detail = _classify(verdict, nonce, status, timed_out, self.timeout)
+            for fd in readers + writers:
+                os.close(fd)
+            if server is not None:
+                self._release(server, healthy)
+            if not healthy and uid is not None and self.isolation == "limits":
+                _kill_uid(uid)  # the server's own sweep may not have run
+        if died and verdict != b"P" + nonce.encode():
+            outcome, detail = "error", "the sandbox's fork server died during this sample"
+        elif status is None and not died:
+            outcome, detail = "timeout", f"killed after {self.timeout:g}s wall clock (server unresponsive)"
+        else:
+            outcome, detail = _classify(verdict, nonce.encode(), status or 0, timed_out, self.timeout)
         cap = self.max_output_bytes
         return SandboxResult(
             outcome=outcome, passed=outcome == "passed", isolation=self.isolation, detail=detail,
@@ -232,18 +288,17 @@ class Sandbox:
             duration_s=time.monotonic() - start,
         )
 
-    def _collect(self, proc: subprocess.Popen, verdict_r: int, deadline: float):
+    def _collect(self, fds: list[int], deadline: float) -> tuple[bytes, bytes, bytes, bool]:
         """Drain stdout, stderr and the verdict pipe until all close or the deadline passes.
 
         Output beyond the cap is read and dropped, so a sample printing gigabytes neither blocks
         on a full pipe nor grows this process.
         """
         cap = self.max_output_bytes
-        # insertion order: stdout, stderr, verdict
-        bufs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray(), verdict_r: bytearray()}
-        limits = {proc.stdout.fileno(): cap, proc.stderr.fileno(): cap, verdict_r: 4096}
+        bufs = {fd: bytearray() for fd in fds}
+        limits = dict(zip(fds, (cap, cap, 4096)))
         sel = selectors.DefaultSelector()
-        for fd in bufs:
+        for fd in fds:
             sel.register(fd, selectors.EVENT_READ)
         timed_out = False
         try:
@@ -262,34 +317,120 @@ class Sandbox:
                         buf += chunk[: limits[key.fd] - len(buf)]
         finally:
             sel.close()
-            proc.stdout.close()
-            proc.stderr.close()
-        if not timed_out:  # all pipes closed: the tree is gone or going; wait for the status
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-        out, err, verdict = bufs.values()
-        return bytes(out), bytes(err), bytes(verdict), timed_out
+        out, err, verdict = (bytes(bufs[fd]) for fd in fds)
+        return out, err, verdict, timed_out
 
-    def _kill(self, proc: subprocess.Popen, uid: int | None) -> None:
-        """SIGKILL the sample's whole tree. In a pid namespace, killing init kills everything in it."""
-        victims = _descendants(proc.pid)
-        for pid in [proc.pid, *victims]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        if self.isolation == "limits":
-            if uid is not None:
-                _kill_uid(uid)
-            for _ in range(20):  # fork storms: sweep until nothing is left
-                rest = _descendants(proc.pid)
-                if not rest:
-                    break
-                for pid in rest:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+
+class _ServerDied(Exception):
+    pass
+
+
+class _ForkServer:
+    """The harness's end of one fork server (`_sandbox_server.py`): one sample at a time."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Where the server's samples get their working directories (a private tmpfs is mounted over
+        # it in each sample's mount namespace; with isolation "limits", subdirectories on disk).
+        self.root = tempfile.mkdtemp(prefix="phi-sandbox-")
+        os.chmod(self.root, 0o755)
+        try:
+            self.proc = subprocess.Popen(
+                [*argv, f"root={self.root}", f"ctrl={theirs.fileno()}"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), env=env, cwd="/",
+                start_new_session=True,  # a Ctrl-C meant for the harness does not reach it
+            )
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.seq = 0
+        try:
+            self.sock.settimeout(_SERVER_START_S)
+            hello = self.sock.recv(1024)
+        except OSError as e:
+            hello = repr(e).encode()
+        if hello != b"READY":
+            self.close()
+            raise RuntimeError(f"phi_lab.sandbox: fork server failed to start: {hello.decode(errors='replace')}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def start(self, fields: dict, fds: list[int]) -> int:
+        self.seq += 1
+        payload = b"R" + "\0".join(_config_args({"seq": self.seq, **fields})).encode("utf-8", "surrogateescape")
+        try:
+            self.sock.settimeout(_SERVER_START_S)
+            if socket.send_fds(self.sock, [payload], fds) != len(payload):
+                raise _ServerDied("short write")
+        except OSError as e:
+            raise _ServerDied(str(e)) from None
+        return self.seq
+
+    def kill(self, seq: int) -> None:
+        try:
+            self.sock.send(b"K%d" % seq)
+        except OSError as e:
+            raise _ServerDied(str(e)) from None
+
+    def wait(self, seq: int, timeout: float) -> int | None:
+        """The sample's exit code once its tree is gone; None if that takes longer than `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                self.sock.settimeout(remaining)
+                msg = self.sock.recv(64)
+            except TimeoutError:
+                return None
+            except OSError as e:
+                raise _ServerDied(str(e)) from None
+            if not msg:
+                raise _ServerDied("connection closed")
+            tag, _, code = msg[1:].partition(b" ")
+            if msg[:1] == b"X" and int(tag) == seq:
+                return int(code)
+
+    def close(self) -> None:
+        """Closing the socket makes the server exit, and everything in its pid namespace with it."""
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _program_fd(program: str) -> int:
+    """The program's text in an anonymous file, read by the sample's process: no disk involved."""
+    data = program.encode("utf-8", "surrogatepass")
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("phi-sandbox-sample", os.MFD_CLOEXEC)
+    else:
+        with tempfile.TemporaryFile() as f:
+            fd = os.dup(f.fileno())
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _close_servers(lock: threading.Lock, servers: set[_ForkServer]) -> None:
+    with lock:
+        todo = list(servers)
+        servers.clear()
+    for server in todo:
+        server.close()
+
+
+def _base_env() -> dict[str, str]:
+    # Nothing from the harness's environment: no keys, tokens, proxies or PYTHON* settings.
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONIOENCODING": "utf-8"}
 
 
 def _config_args(cfg: dict) -> list[str]:
@@ -340,30 +481,6 @@ def _closed(path: str) -> bool:
         except OSError:
             return True
     return False
-
-
-def _proc_children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    return children
-
-
-def _descendants(root: int) -> list[int]:
-    children, stack, found = _proc_children(), [root], []
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 def _kill_uid(uid: int) -> None:

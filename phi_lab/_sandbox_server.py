@@ -1,0 +1,193 @@
+"""The sandbox's fork server (zygote): started once per worker by `phi_lab.sandbox`, it forks a fresh
+process tree for every sample from an interpreter that is already running, so no sample pays for
+interpreter start-up. Run as a script with `python -I -B [-S]`; stdlib only, never imports phi_lab.
+
+Single-threaded by design (it forks). It speaks over one AF_UNIX SOCK_SEQPACKET socket, one sample at
+a time:
+
+    harness -> server   R key=value\\0key=value...   + 3 fds (stdout, stderr, verdict write ends)
+    harness -> server   K<seq>                       (kill sample <seq>: its wall clock ran out)
+    server  -> harness  X<seq> <exit code>           (the sample's tree is gone; code < 0: signal)
+
+With isolation "namespaces" the server is pid 1 of a pid namespace of its own, in a mount namespace
+where the whole filesystem is read-only and directories other users cannot enter (/root) are hidden;
+each sample is a fresh fork that unshares its own mount, network and IPC namespaces, and after each
+sample the server kills and reaps everything left in its pid namespace (see `_sandbox_wrapper`). The
+launcher (the process the harness started) stays outside; the server dies with it (PDEATHSIG), and
+everything in the namespace dies with the server.
+"""
+
+import contextlib
+import fcntl
+import gc
+import os
+import shutil
+import signal
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _sandbox_wrapper as w
+
+del sys.path[0]  # samples must not import the harness's package modules as top-level modules
+
+# Stdlib modules most samples import (HumanEval prompts start with `from typing import List`): imported
+# once here, every forked sample finds them loaded. Importing a module has no effect a sample could see.
+_PRELOAD = ("typing", "re", "math", "collections", "itertools", "functools", "heapq", "string", "bisect",
+            "random", "hashlib", "fractions", "resource", "decimal", "statistics", "copy", "operator")
+
+
+def _high(fd: int) -> int:
+    """Move `fd` to a number >= 10 (close-on-exec), so the sample's init can dup2 onto 0..3 freely."""
+    if fd >= 10:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return new
+
+
+def _parse(fields: list[str]) -> dict:
+    cfg: dict = {"expose": [], "env": {}}
+    for field in fields:
+        key, _, value = field.partition("=")
+        if key == "expose":
+            cfg["expose"].append(value)
+        elif key == "env":
+            name, _, val = value.partition("=")
+            cfg["env"][name] = val
+        elif key in ("mode", "root", "nonce"):
+            cfg[key] = value
+        else:
+            cfg[key] = None if value == "" else int(value)
+    return cfg
+
+
+class Server:
+    def __init__(self, cfg: dict, ctrl: socket.socket):
+        self.namespaces = cfg["mode"] == "namespaces"
+        self.root = cfg["root"]
+        self.ctrl = ctrl
+
+    def serve_forever(self) -> None:
+        for name in _PRELOAD:
+            with contextlib.suppress(ImportError):
+                __import__(name)
+        gc.collect()
+        gc.freeze()  # forked samples then leave the server's objects alone: fewer pages copied
+        self.ctrl.sendall(b"READY")
+        while True:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(self.ctrl, 1 << 16, 4)
+            except OSError:
+                return
+            if not msg:
+                return  # the harness is gone
+            if msg[:1] != b"R" or len(fds) != 4:
+                for fd in fds:
+                    os.close(fd)
+                continue  # a late kill for a sample that already ended
+            cfg = _parse(msg[1:].decode("utf-8", "surrogateescape").split("\0"))
+            cfg["root"] = self.root
+            cfg["workdir"] = f"{self.root}/w{cfg['seq']}"
+            code = self.run_one(cfg, [_high(fd) for fd in fds])
+            if code is None:
+                return
+            try:
+                self.ctrl.sendall(b"X%d %d" % (cfg["seq"], code))
+            except OSError:
+                return
+
+    def run_one(self, cfg: dict, fds: list[int]) -> int | None:
+        """The sample's exit code once nothing of it is left; None when the harness went away."""
+        try:
+            pid = os.fork()
+        except OSError as e:
+            os.write(fds[2], b"E sandbox setup failed: " + str(e).encode()[:500])
+            pid = -1
+        if pid < 0:
+            for fd in fds:
+                os.close(fd)
+            return 3
+        if pid == 0:
+            try:
+                w.start_sample(cfg, *fds, self.namespaces)
+            finally:
+                os._exit(3)  # never back into the server loop, whatever happened
+        for fd in fds:
+            os.close(fd)
+        status, harness_gone = None, False
+        while status is None:
+            status = w.wait_child_or_fd(pid, self.ctrl.fileno())
+            if status is not None:
+                break
+            msg = self.ctrl.recv(64)
+            if msg == b"K%d" % cfg["seq"] or not msg:
+                harness_gone = not msg
+                # The wall clock ran out: take the whole sample down now (the sweep does the rest).
+                os.kill(pid, signal.SIGKILL)
+                status = os.waitpid(pid, 0)[1]
+        if self.namespaces:
+            w.sweep_namespace(pid)  # the sample's tmpfs went with its mount namespace
+        else:
+            w.sweep_limits(cfg.get("uid"))
+            shutil.rmtree(cfg["workdir"], ignore_errors=True)
+        return None if harness_gone else os.waitstatus_to_exitcode(status)
+
+
+def probe() -> int:
+    """0 when this process may build what the server and a sample need."""
+    try:
+        w.unshare(w.CLONE_NEWNS)
+        w.mount(None, "/", w.MS_REC | w.MS_PRIVATE)
+        w.unshare(w.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                w.mount_proc()
+                w.unshare(w.SAMPLE_NAMESPACES)
+                os._exit(0 if os.getpid() == 1 else 1)
+            except BaseException:
+                os._exit(1)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except OSError:
+        return 1
+
+
+def launch(cfg: dict, ctrl: socket.socket) -> None:
+    """Build the server's namespaces; in the namespace case this process stays outside as launcher."""
+    if cfg["mode"] != "namespaces":
+        w.set_subreaper()  # orphans of a sample come to us for the sweep
+        return
+    w.unshare(w.CLONE_NEWNS)
+    stage = os.path.join(cfg["root"], "stage")  # scratch for the mount setup, removed by it
+    os.mkdir(stage, 0o700)
+    w.make_readonly(stage, cfg["expose"])
+    w.unshare(w.CLONE_NEWPID)
+    pid = os.fork()
+    if pid == 0:  # pid 1 of the new namespace: the server itself
+        w.libc().prctl(w.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the harness kills us via the launcher
+        w.mount_proc()
+        return
+    # The launcher: the server holds the socket now; just mirror its fate.
+    ctrl.close()
+    status = os.waitpid(pid, 0)[1]
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--probe"]:
+        sys.exit(probe())
+    cfg = _parse(sys.argv[1:])
+    ctrl = socket.socket(fileno=_high(cfg["ctrl"]))
+    try:
+        launch(cfg, ctrl)
+        server = Server(cfg, ctrl)
+    except OSError as e:
+        ctrl.sendall(b"ERROR " + str(e).encode()[:500])
+        sys.exit(1)
+    server.serve_forever()
+    # Leaving: as init of the pid namespace, our exit takes every process left in it down.
+
+
+if __name__ == "__main__":
+    main()
