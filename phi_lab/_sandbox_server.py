@@ -5,9 +5,10 @@ interpreter start-up. Run as a script with `python -I -B [-S]`; stdlib only, nev
 Single-threaded by design (it forks). It speaks over one AF_UNIX SOCK_SEQPACKET socket, one sample at
 a time:
 
-    harness -> server   R key=value\\0key=value...   + 3 fds (stdout, stderr, verdict write ends)
+    harness -> server   R key=value NUL key=value... + 4 fds: stdout, stderr and verdict pipes (write
+                                                     ends) and the program's text (a memfd)
     harness -> server   K<seq>                       (kill sample <seq>: its wall clock ran out)
-    server  -> harness  X<seq> <exit code>           (the sample's tree is gone; code < 0: signal)
+    server  -> harness  X<seq> <exit code>           (nothing of the sample is left; code < 0: signal)
 
 With isolation "namespaces" the server is pid 1 of a pid namespace of its own, in a mount namespace
 where the whole filesystem is read-only and directories other users cannot enter (/root) are hidden;

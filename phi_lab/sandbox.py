@@ -43,7 +43,7 @@ from pathlib import Path
 OUTCOMES = ("passed", "failed", "timeout", "oom", "error")
 _SERVER = str(Path(__file__).with_name("_sandbox_server.py"))
 # Forking the sample's tree is not the sample's time: the wall-clock limit gets this much on top.
-_START_GRACE_S = 0.1
+_START_GRACE_S = 0.05
 _SERVER_START_S = 30.0  # a fork server's start-up (interpreter + mount setup) on a loaded machine
 _KILL_GRACE_S = 10.0  # a killed sample's namespace is torn down well within this
 
@@ -151,7 +151,7 @@ class Sandbox:
         self._servers_lock = threading.Lock()
         self._servers: set[_ForkServer] = set()
         self._idle: list[_ForkServer] = []
-        self._finalizer = weakref.finalize(self, _close_servers, self._servers_lock, self._servers)
+        self._finalizer = weakref.finalize(self, _close_servers, self._servers_lock, self._servers, self._idle)
 
     # -- public API ---------------------------------------------------------------------------------
     def run(self, program: str) -> SandboxResult:
@@ -220,6 +220,7 @@ class Sandbox:
         server.close()
 
     def _server_pids(self) -> list[int]:
+        """The processes this sandbox started (with namespaces: each server's launcher)."""
         with self._servers_lock:
             return sorted(s.proc.pid for s in self._servers)
 
@@ -419,10 +420,11 @@ def _program_fd(program: str) -> int:
     return fd
 
 
-def _close_servers(lock: threading.Lock, servers: set[_ForkServer]) -> None:
+def _close_servers(lock: threading.Lock, servers: set[_ForkServer], idle: list[_ForkServer]) -> None:
     with lock:
         todo = list(servers)
         servers.clear()
+        idle.clear()
     for server in todo:
         server.close()
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import textwrap
+import threading
 import time
 import warnings
 
@@ -281,3 +285,107 @@ def test_no_sandbox_process_outlives_the_runs(sb, sb_limits):
     time.sleep(0.1)
     assert _processes_of_uids(sb._uid_base, sb._uid_base + 256) == []
     assert _processes_of_uids(sb_limits._uid_base, sb_limits._uid_base + 256) == []
+
+
+# -- the fork server ----------------------------------------------------------------------------------
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    return int(stat[stat.rindex(b")") + 2 :].split()[1])
+
+
+def _wait_for(predicate, timeout: float = 5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_server_survives_hostile_samples_and_each_sample_is_a_fresh_fork():
+    with Sandbox(timeout=1.0, memory_mb=512, workers=1) as box:
+        assert box.run("pass").passed
+        servers = box._server_pids()
+        hostile = [
+            "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",
+            "import os, signal\nos.killpg(0, signal.SIGKILL)\n",
+            "import os, signal\nos.kill(-1, signal.SIGKILL)\n",
+            "import os, signal\nos.kill(1, signal.SIGKILL)\nos.kill(1, signal.SIGTERM)\n",
+            "import ctypes\nctypes.string_at(0)\n",
+            # state a later sample could trip over, if samples shared a process
+            "import math, builtins, sys\nmath.pi = 3\nbuiltins.len = None\nsys.modules['json'] = None\n",
+        ]
+        for src in hostile:
+            box.run(src)
+        res = box.run("import math, json\nassert math.pi > 3.14 and len([1]) == 1\n")
+        assert res.passed, res
+        assert box._server_pids() == servers  # the same server, never restarted
+    assert _wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in servers))  # closed: gone
+
+
+def test_crashed_server_is_replaced_without_losing_other_results():
+    marker = f"{time.time_ns() % 10**6 + 1000}.4343"
+    victim = f"import os\nos.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+    quick = [f"import time\ntime.sleep(0.05)\nassert {i} % 2 == 0\n" for i in range(8)]
+    with Sandbox(timeout=10.0, memory_mb=512, workers=2) as box:
+        killed = []
+
+        def kill_victims_server():
+            pids = _wait_for(lambda: _processes_with(f"sleep\0{marker}"))
+            server = _parent_of(pids[0])  # the sample's process is a child of its server
+            os.kill(server, signal.SIGKILL)
+            killed.append(server)
+
+        killer = threading.Thread(target=kill_victims_server)
+        killer.start()
+        t0 = time.monotonic()
+        results = box.run_many([victim, *quick])
+        killer.join()
+        assert killed and time.monotonic() - t0 < 5.0  # not the 10 s timeout
+        assert results[0].outcome == "error" and "fork server died" in results[0].detail
+        assert [r.passed for r in results[1:]] == [i % 2 == 0 for i in range(8)]
+        assert _wait_for(lambda: _processes_with(f"sleep\0{marker}") == [])
+        assert all(r.passed for r in box.run_many(["pass"] * 4))  # a new server took over
+
+
+def test_nothing_outlives_a_killed_harness(tmp_path):
+    marker = f"{time.time_ns() % 10**6 + 1000}.4444"
+    script = textwrap.dedent(
+        f"""
+        import sys, threading, time
+        from phi_lab.sandbox import Sandbox
+        box = Sandbox(timeout=30.0, memory_mb=512, workers=1)
+        threading.Thread(target=box.run, args=("import os\\nos.execv('/bin/sleep', ['sleep', '{marker}'])",),
+                         daemon=True).start()
+        while not box._server_pids():
+            time.sleep(0.01)
+        print(*box._server_pids(), flush=True)
+        time.sleep(60)
+        """
+    )
+    harness = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        servers = [int(p) for p in harness.stdout.readline().split()]
+        assert servers and _wait_for(lambda: _processes_with(f"sleep\0{marker}"))
+    finally:
+        harness.kill()
+        harness.wait()
+    assert _wait_for(lambda: _processes_with(f"sleep\0{marker}") == [])
+    assert _wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in servers))
+
+
+@needs_ns
+def test_working_directory_is_a_private_capped_tmpfs():
+    box = Sandbox(timeout=5.0, memory_mb=512, workers=1, max_file_mb=1)  # tmpfs cap: 64 MiB
+    res = box.run(
+        "import os\n"
+        "assert os.listdir('.') == [] and os.environ['TMPDIR'] == os.getcwd()\n"
+        "for i in range(80):\n"
+        "    with open(f'f{i}', 'wb') as f:\n"
+        "        f.write(b'x' * (1024 * 1024 - 1))\n"
+    )
+    assert res.outcome == "failed" and "No space left on device" in res.detail, res
+    box.close()
