@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import gc
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -68,6 +67,7 @@ class Server:
         self.namespaces = cfg["mode"] == "namespaces"
         self.root = cfg["root"]
         self.ctrl = ctrl
+        self.retire = False
 
     def serve_forever(self) -> None:
         for name in _PRELOAD:
@@ -94,8 +94,10 @@ class Server:
             if code is None:
                 return
             try:
-                self.ctrl.sendall(b"X%d %d" % (cfg["seq"], code))
+                self.ctrl.sendall(b"X%d %d%s" % (cfg["seq"], code, b" retire" if self.retire else b""))
             except OSError:
+                return
+            if self.retire:
                 return
 
     def run_one(self, cfg: dict, fds: list[int]) -> int | None:
@@ -128,10 +130,12 @@ class Server:
                 os.kill(pid, signal.SIGKILL)
                 status = os.waitpid(pid, 0)[1]
         if self.namespaces:
-            w.sweep_namespace(pid)  # the sample's tmpfs went with its mount namespace
+            w.sweep_namespace(pid)
         else:
             w.sweep_limits(cfg.get("uid"))
-            shutil.rmtree(cfg["workdir"], ignore_errors=True)
+        # Only now, with nothing of the sample running, can its directory go for good; if it cannot,
+        # this server retires (its tmpfs goes with it) rather than let a later sample see it.
+        self.retire = not w.remove_tree(cfg["workdir"])
         return None if harness_gone else os.waitstatus_to_exitcode(status)
 
 
@@ -168,6 +172,9 @@ def launch(cfg: dict, ctrl: socket.socket) -> None:
     if pid == 0:  # pid 1 of the new namespace: the server itself
         w.libc().prctl(w.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the harness kills us via the launcher
         w.mount_proc()
+        # The samples' working directories: a private tmpfs, writable only by root at its top.
+        opts = f"size={cfg['tmpfs_bytes']},nr_inodes=65536,mode=0755".encode()
+        w.mount(b"tmpfs", cfg["root"], w.MS_NOSUID | w.MS_NODEV, b"tmpfs", opts)
         return
     # The launcher: the server holds the socket now; just mirror its fate.
     ctrl.close()

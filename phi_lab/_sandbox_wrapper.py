@@ -35,8 +35,9 @@ _FLAG_NAMES = {
 }
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
 PR_SET_CHILD_SUBREAPER = 36
-# Each sample unshares these for itself, while still root; the pid namespace is the server's.
-SAMPLE_NAMESPACES = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC
+# Each sample unshares these for itself, while still root (the pid and mount namespaces are the
+# server's: nothing of a sample survives the server's sweep and the removal of its directory).
+SAMPLE_NAMESPACES = CLONE_NEWNET | CLONE_NEWIPC
 PR_SET_PDEATHSIG = 1
 
 _libc = None
@@ -156,18 +157,31 @@ def mount_proc() -> None:
     mount(b"proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"proc")
 
 
-def _make_workdir(cfg: dict, namespaces: bool) -> None:
-    """The sample's fresh working directory, owned by its uid. With namespaces it lives on a tmpfs
-    mounted in the sample's own mount namespace (size-capped, gone when the sample is), so the
-    rest of the filesystem stays read-only and no other sample can ever see it."""
-    if namespaces:
-        opts = f"size={cfg['tmpfs_bytes']},nr_inodes=65536,mode=0755".encode()
-        mount(b"tmpfs", cfg["root"], MS_NOSUID | MS_NODEV, b"tmpfs", opts)
+def _make_workdir(cfg: dict) -> None:
+    """The sample's fresh working directory, owned by its uid (the server removes it afterwards).
+    With namespaces it lives on the server's private, size-capped tmpfs, whose root only root may
+    write to, while the rest of the filesystem is read-only."""
     os.mkdir(cfg["workdir"], 0o700)
     uid = cfg.get("uid")
     if uid is not None:
         os.chown(cfg["workdir"], uid, uid)
     cfg["env"].update(HOME=cfg["workdir"], TMPDIR=cfg["workdir"])
+
+
+def remove_tree(path: str) -> bool:
+    """Remove what a sample left in its working directory; False if something is still there."""
+    import shutil
+
+    try:
+        shutil.rmtree(path)
+    except BaseException:  # e.g. RecursionError on a directory chain thousands deep
+        try:
+            import subprocess
+
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", path], timeout=60, capture_output=True)
+        except BaseException:
+            pass
+    return not os.path.lexists(path)
 
 
 # -- waiting -----------------------------------------------------------------------------------------
@@ -210,7 +224,7 @@ def start_sample(cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, na
         os.closerange(4, 1 << 16)  # the server's socket, the program's file and anything else
         if namespaces:
             unshare(SAMPLE_NAMESPACES)
-        _make_workdir(cfg, namespaces)
+        _make_workdir(cfg)
     except BaseException as e:
         _write(3, b"E sandbox setup failed: " + repr(e).encode()[:500])
         _exit(3)

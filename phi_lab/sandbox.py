@@ -194,7 +194,9 @@ class Sandbox:
     # -- fork servers -------------------------------------------------------------------------------
     def _server_argv(self) -> list[str]:
         py = [self.python, "-I", "-B"] + ([] if self.site_packages else ["-S"])
-        return [*py, _SERVER, f"mode={self.isolation}", *(f"expose={p}" for p in self._expose)]
+        tmpfs = max(4 * self.max_file_mb, 64) * 2**20  # room for what one sample may write
+        return [*py, _SERVER, f"mode={self.isolation}", f"tmpfs_bytes={tmpfs}",
+                *(f"expose={p}" for p in self._expose)]
 
     def _acquire(self) -> _ForkServer:
         with self._servers_lock:
@@ -211,8 +213,8 @@ class Sandbox:
 
     def _release(self, server: _ForkServer, healthy: bool) -> None:
         with self._servers_lock:
-            if healthy and not self._finalizer.alive:
-                healthy = False  # closed while this sample ran
+            if healthy and (server.retiring or not self._finalizer.alive):
+                healthy = False  # it retires, or the sandbox was closed while this sample ran
             if healthy:
                 self._idle.append(server)
                 return
@@ -236,13 +238,13 @@ class Sandbox:
         server, healthy, status, timed_out, died = None, False, None, False, False
         out = err = verdict = b""
         try:
-            # The sample's working directory is made by the sample's process itself (a private tmpfs
-            # with isolation "namespaces"); HOME and TMPDIR point there.
+            # The sample's working directory is made by the sample's process itself (on the server's
+            # private tmpfs with isolation "namespaces"); HOME and TMPDIR point there.
             fields = {
                 "uid": uid, "nonce": nonce, "env": [f"{k}={v}" for k, v in _base_env().items()],
                 "memory_bytes": self.memory_mb * 2**20, "cpu_seconds": self.cpu_seconds,
                 "fsize_bytes": self.max_file_mb * 2**20, "nofile": self.max_open_files,
-                "nproc": self.max_processes, "tmpfs_bytes": max(4 * self.max_file_mb, 64) * 2**20,
+                "nproc": self.max_processes,
             }
             for attempt in range(2):  # a server that died while idle is replaced; the sample never ran
                 server = self._acquire()
@@ -331,8 +333,8 @@ class _ForkServer:
 
     def __init__(self, argv: list[str], env: dict[str, str]):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # Where the server's samples get their working directories (a private tmpfs is mounted over
-        # it in each sample's mount namespace; with isolation "limits", subdirectories on disk).
+        # Where the server's samples get their working directories (with isolation "namespaces" a
+        # private tmpfs is mounted over it in the server's own mount namespace).
         self.root = tempfile.mkdtemp(prefix="phi-sandbox-")
         os.chmod(self.root, 0o755)
         try:
@@ -345,6 +347,7 @@ class _ForkServer:
             theirs.close()
         self.sock = ours
         self.seq = 0
+        self.retiring = False
         try:
             self.sock.settimeout(_SERVER_START_S)
             hello = self.sock.recv(1024)
@@ -355,7 +358,7 @@ class _ForkServer:
             raise RuntimeError(f"phi_lab.sandbox: fork server failed to start: {hello.decode(errors='replace')}")
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not self.retiring and self.proc.poll() is None
 
     def start(self, fields: dict, fds: list[int]) -> int:
         self.seq += 1
@@ -390,8 +393,9 @@ class _ForkServer:
                 raise _ServerDied(str(e)) from None
             if not msg:
                 raise _ServerDied("connection closed")
-            tag, _, code = msg[1:].partition(b" ")
+            tag, code, *retire = msg[1:].split(b" ")
             if msg[:1] == b"X" and int(tag) == seq:
+                self.retiring = bool(retire)  # it could not clean up after the sample and will exit
                 return int(code)
 
     def close(self) -> None:

@@ -389,3 +389,15 @@ def test_working_directory_is_a_private_capped_tmpfs():
     )
     assert res.outcome == "failed" and "No space left on device" in res.detail, res
     box.close()
+
+
+def test_a_samples_directory_is_removed_before_the_next_sample():
+    with Sandbox(timeout=5.0, memory_mb=512, workers=1) as box:
+        deep = box.run(  # deeper than shutil.rmtree's recursion can go
+            "import os\nfor _ in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\nopen('f', 'w').write('x')\n"
+        )
+        assert deep.passed, deep
+        servers = box._server_pids()
+        res = box.run("import os\nassert os.listdir(os.path.dirname(os.getcwd())) == [os.path.basename(os.getcwd())]")
+        assert res.passed, res  # only its own directory: the previous one is gone
+        assert box._server_pids() == servers
