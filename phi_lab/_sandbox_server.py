@@ -11,9 +11,10 @@ a time:
     server  -> harness  X<seq> <exit code>           (nothing of the sample is left; code < 0: signal)
 
 With isolation "namespaces" the server is pid 1 of a pid namespace of its own, in a mount namespace
-where the whole filesystem is read-only and directories other users cannot enter (/root) are hidden;
-each sample is a fresh fork that unshares its own mount, network and IPC namespaces, and after each
-sample the server kills and reaps everything left in its pid namespace (see `_sandbox_wrapper`). The
+where the whole filesystem is read-only but for a private tmpfs for the samples' directories, and
+directories other users cannot enter (/root) are hidden; each sample is a fresh fork that unshares
+its own network and IPC namespaces, and after each sample the server kills and reaps everything left
+in its pid namespace and removes the sample's directory (see `_sandbox_wrapper`). The
 launcher (the process the harness started) stays outside; the server dies with it (PDEATHSIG), and
 everything in the namespace dies with the server.
 """

@@ -4,17 +4,18 @@ Stdlib only, never imports phi_lab. Process layout (isolation "namespaces"):
 
     launcher (root): builds a mount namespace where everything is read-only and /root-like
       │              directories are hidden, then unshares a pid namespace and forks:
-      └─ server: pid 1 of that pid namespace (root, long-lived, dies with the launcher)
-           └─ P, one per sample, forked fresh: unshares its own mount, network and IPC namespaces,
-              binds its temporary directory writable, drops to an unprivileged uid, applies rlimits,
-              runs the program and writes `P<nonce>` on the verdict pipe only if the program ran to
-              its end without raising.
+      └─ server: pid 1 of that pid namespace (root, long-lived, dies with the launcher); mounts a
+           │       /proc for it and a private size-capped tmpfs for the samples' directories
+           └─ P, one per sample, forked fresh: unshares its own network and IPC namespaces, makes
+              its working directory, drops to an unprivileged uid, applies rlimits, runs the
+              program and writes `P<nonce>` on the verdict pipe only if it ran to its end without
+              raising.
 
-The server stays privileged and is its namespace's init, so a sample can neither signal it nor undo
-the mounts. After every sample (finished or killed) the server SIGKILLs every other process of its
-namespace and reaps until none is left, so nothing a sample started (`setsid` or not) outlives it,
-and the next sample starts from a fresh fork in an empty namespace. If the server dies, the kernel
-kills everything in its namespace. With isolation "limits" there is no namespace: the server is a
+The server stays privileged and is its namespace's init, so a sample can neither signal it nor
+change a mount. After every sample (finished or killed) the server SIGKILLs every other process of
+its namespace and reaps until none is left, so nothing a sample started (`setsid` or not) outlives
+it, then removes the sample's directory: the next sample starts from a fresh fork, alone, with an
+empty tmpfs. If the server dies, the kernel kills everything in its namespace. With isolation "limits" there is no namespace: the server is a
 subreaper that sweeps every descendant (and the sample's uid) after each sample.
 """
 

@@ -4,16 +4,18 @@ Every sample runs in a fresh process tree forked from a *fork server* (`_sandbox
 worker, started once with the interpreter already loaded), so a sample costs a few forks instead of an
 interpreter start-up. What runs inside is `_sandbox_wrapper.py`:
 
-- isolation "namespaces" (root, kernel permits unshare): fresh pid, mount, network and IPC namespaces
-  per sample; the filesystem is read-only except the sample's temporary directory, and directories
-  other users cannot enter (/root) are hidden; the sample runs as an unprivileged uid of its own (so
-  RLIMIT_NPROC bounds fork bombs per sample) and cannot signal the harness or the server; when the
-  namespace's init exits or is killed, the kernel kills every process left in it, `setsid` or not.
+- isolation "namespaces" (root, kernel permits unshare): each server is init of its own pid namespace
+  in a mount namespace where the filesystem is read-only except the samples' private tmpfs, and
+  directories other users cannot enter (/root) are hidden. Each sample gets fresh network and IPC
+  namespaces and a fresh working directory (removed after it), runs as an unprivileged uid of its own
+  (so RLIMIT_NPROC bounds fork bombs per sample) and cannot signal the harness or the server. After
+  every sample the server SIGKILLs and reaps everything else in its pid namespace (`setsid` or not),
+  so the next sample starts alone; if the server dies, the kernel kills everything in it.
 - isolation "limits" (fallback, with a loud warning): rlimits, its own session, subreaper sweeps of
   all descendants, and a per-sample uid sweep when running as root.
 
-Limits: wall clock (enforced from this process: the server SIGKILLs the sample's init; the sample cannot
-ignore it), address space (-> outcome `oom`), CPU time, file size, open files, processes. Environment
+Limits: wall clock (enforced from this process, which tells the server to SIGKILL the sample and sweep;
+the sample cannot ignore it), address space (-> outcome `oom`), CPU time, file size, open files, processes. Environment
 scrubbed; stdout/stderr drained and capped. A sample *passes* only when the wrapper writes `P<nonce>` on
 a private pipe after the program ran to its end: exit codes and printed text never count. Each sample
 is a fresh fork, so nothing a sample changes reaches the server or any other sample; if a server dies,
@@ -147,7 +149,11 @@ class Sandbox:
             self._uid_base = 100_000 + (os.getpid() % 3000) * 4096 + (_instances % 16) * 256
         self._free_slots = list(range(256))
         self._slot_lock = threading.Lock()
+        self._new_server_pool()
+
+    def _new_server_pool(self) -> None:
         # Fork servers, one per concurrent sample, started on first use and kept until close().
+        self._owner = os.getpid()
         self._servers_lock = threading.Lock()
         self._servers: set[_ForkServer] = set()
         self._idle: list[_ForkServer] = []
@@ -199,6 +205,9 @@ class Sandbox:
                 *(f"expose={p}" for p in self._expose)]
 
     def _acquire(self) -> _ForkServer:
+        if os.getpid() != self._owner:  # a forked copy of this sandbox: the servers are the parent's
+            self._finalizer.detach()
+            self._new_server_pool()
         with self._servers_lock:
             while self._idle:
                 server = self._idle.pop()
@@ -346,6 +355,7 @@ class _ForkServer:
         finally:
             theirs.close()
         self.sock = ours
+        self.owner = os.getpid()
         self.seq = 0
         self.retiring = False
         try:
@@ -401,6 +411,8 @@ class _ForkServer:
     def close(self) -> None:
         """Closing the socket makes the server exit, and everything in its pid namespace with it."""
         self.sock.close()
+        if os.getpid() != self.owner:
+            return  # a forked copy: the server and its directory belong to the parent
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -401,3 +401,23 @@ def test_a_samples_directory_is_removed_before_the_next_sample():
         res = box.run("import os\nassert os.listdir(os.path.dirname(os.getcwd())) == [os.path.basename(os.getcwd())]")
         assert res.passed, res  # only its own directory: the previous one is gone
         assert box._server_pids() == servers
+
+
+def test_a_forked_copy_of_a_sandbox_uses_its_own_servers():
+    with Sandbox(timeout=2.0, memory_mb=512, workers=1) as box:
+        assert box.run("pass").passed
+        servers = box._server_pids()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child must neither use nor tear down the parent's servers
+            try:
+                ok = box.run("print('child')").stdout == "child\n" and box._server_pids() != servers
+                box.close()
+                os.write(w, b"ok" if ok else b"bad")
+            finally:
+                os._exit(0)
+        os.close(w)
+        os.waitpid(pid, 0)
+        assert os.read(r, 8) == b"ok"
+        os.close(r)
+        assert box.run("pass").passed and box._server_pids() == servers
