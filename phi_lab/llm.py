@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phi_lab.io import atomic_write_text
+
 Messages = list[dict[str, str]]
 
 # USD per 1M tokens (input, output). Unknown models cost 0 and are reported as such.
@@ -133,16 +135,6 @@ def cache_key(model: str, messages: Messages, params: dict[str, Any], template_v
         ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class ReplyCache:

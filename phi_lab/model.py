@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from phi_lab.io import atomic_write, atomic_write_json
+
 try:  # flash-attn is an optional GPU extra; SDPA is the fallback everywhere else.
     from flash_attn import flash_attn_func  # type: ignore[import-not-found]
 except Exception:  # ImportError, or a broken CUDA build
@@ -381,10 +383,9 @@ class Phi(nn.Module):
         cfg = self.config.to_hf_dict()
         cfg["dtype"] = str(next(iter(sd.values())).dtype).removeprefix("torch.")
         cfg["transformers_version"] = _transformers_version()
-        tmp = d / "model.safetensors.tmp"
-        save_file(sd, str(tmp), metadata={"format": "pt"})
-        tmp.replace(d / "model.safetensors")  # atomic: a crash never leaves a half-written model
-        _atomic_write(d / "config.json", json.dumps(cfg, indent=2) + "\n")
+        # atomic: a crash never leaves a half-written model
+        atomic_write(d / "model.safetensors", lambda tmp: save_file(sd, str(tmp), metadata={"format": "pt"}))
+        atomic_write_json(d / "config.json", cfg)
         return d
 
     @classmethod
@@ -465,12 +466,6 @@ def _from_hf(sd: dict[str, torch.Tensor], n_layer: int) -> dict[str, torch.Tenso
             if all(x is not None for x in parts):
                 out[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat(parts, dim=0)
     return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _transformers_version() -> str | None:

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from phi_lab.io import atomic_write_text
 from phi_lab.paths import repo_root
 
 # (stage, notebook) in the order of the paper's recipe; the report collects everything.
@@ -287,9 +288,7 @@ def reproduce(
                 ) from e
             entry["status"] = "ran"
             cache[stage.name] = key
-            tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(cache, indent=2))
-            tmp.replace(cache_file)
+            atomic_write_text(cache_file, json.dumps(cache, indent=2))
         entry["key"] = key
         metrics = run_dir / stage.name / "metrics.json"
         if metrics.exists():
@@ -309,9 +308,7 @@ class StageFailed(RuntimeError):
 def _write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     text = json.dumps(manifest, indent=2, default=str)
     _check_no_secrets(text, "manifest.json")
-    tmp = run_dir / "manifest.json.tmp"
-    tmp.write_text(text + "\n")
-    tmp.replace(run_dir / "manifest.json")
+    atomic_write_text(run_dir / "manifest.json", text + "\n")
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:

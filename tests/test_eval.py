@@ -110,7 +110,7 @@ def test_cli_humaneval_results_in_input_order_and_summary(he, tmp_path):
 @pytest.mark.parametrize(
     "content,message",
     [
-        ('{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": \n', ":2: malformed JSON"),
+        ('{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": \n', ":2: invalid JSON"),
         ('{"task_id": "HumanEval/0", "completion": "x"}\n\n{"task_id": "HumanEval/1"}\n', ":3: missing field(s) completion"),
         ('{"task_id": "HumanEval/999", "completion": "x"}\n', ":1: unknown task_id 'HumanEval/999'"),
         ('[1, 2]\n', ":1: expected a JSON object"),

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phi_lab.io import atomic_open, atomic_write_jsonl
+
 
 @dataclass(frozen=True)
 class Document:
@@ -61,13 +63,7 @@ class SkipLog:
 
     def write(self, path: str | Path) -> Path:
         """Write skipped.jsonl atomically (one object per skipped input)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for s in self.items:
-                f.write(json.dumps({"path": s.path, "reason": s.reason, "source": s.source}) + "\n")
-        os.replace(tmp, path)
-        return path
+        return atomic_write_jsonl(path, ({"path": s.path, "reason": s.reason, "source": s.source} for s in self.items))
 
 
 def _decode(raw: bytes, where: str, skips: SkipLog, source: str) -> str | None:
@@ -303,16 +299,12 @@ def write_documents(docs: Iterable[Document], path: str | Path, limit: int | Non
     `read_jsonl` reads the file back, with the original source and path kept in each document's meta,
     so later stages can work on exactly the same sample.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for doc in docs:
             if limit is not None and n >= limit:
                 break
             meta = {k: v for k, v in doc.meta.items() if _is_scalar(v) and k not in ("text", "source", "path")}
             f.write(json.dumps({"text": doc.text, "source": doc.source, "path": doc.path, **meta}) + "\n")
             n += 1
-    os.replace(tmp, path)
     return n

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from phi_lab.data.documents import Document, SkipLog, content_hash
 from phi_lab.data.packed import MANIFEST, read_manifest
+from phi_lab.io import atomic_write_bytes, atomic_write_json
 from phi_lab.tokenizer import PhiTokenizer
 
 FORMAT = "phi-lab-packed"
@@ -110,19 +111,6 @@ class _SplitState:
     buf: list[np.ndarray] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     buffered: int = 0
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    _atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"))
 
 
 class Packer:
@@ -296,8 +284,8 @@ class Packer:
         index = "".join(
             json.dumps({key: v for key, v in r.items() if key != "chain"}) + "\n" for r in st.rows
         ).encode("utf-8")
-        _atomic_write_bytes(self.out / f"{name}.docs.jsonl", index)
-        _atomic_write_bytes(self.out / f"{name}.bin", data)
+        atomic_write_bytes(self.out / f"{name}.docs.jsonl", index)
+        atomic_write_bytes(self.out / f"{name}.bin", data)
         per_source: dict[str, dict[str, int]] = {}
         for r in st.rows:
             ps = per_source.setdefault(r["source"], {"documents": 0, "tokens": 0, "bytes": 0})
@@ -349,7 +337,7 @@ class Packer:
         }
         if skips is not None:
             manifest["skipped"] = {"count": len(skips), "by_reason": skips.counts(), "file": "skipped.jsonl"}
-        _atomic_write_json(self.out / MANIFEST, manifest)
+        atomic_write_json(self.out / MANIFEST, manifest)
         return manifest
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from phi_lab.io import read_jsonl
 
 BENCHMARKS = ("humaneval", "mbpp")
 
@@ -62,7 +63,7 @@ def load_mbpp(path: str | Path | None = None, split: str = "test") -> list[Bench
     if not path.exists():
         raise FileNotFoundError(f"MBPP not found at {path}; set PHI_LAB_MBPP to mbpp.jsonl or its folder")
     out = []
-    for lineno, rec in _read_jsonl(path):
+    for lineno, rec in read_jsonl(path):
         try:
             tid, text, code = int(rec["task_id"]), rec["text"], rec["code"].replace("\r\n", "\n")
         except (KeyError, TypeError, ValueError) as e:
@@ -81,26 +82,12 @@ def load_benchmark(name: str, path: str | Path | None = None) -> list[BenchmarkP
     raise ValueError(f"unknown benchmark {name!r}; choose one of {BENCHMARKS}")
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-            yield lineno, rec
-
-
 def read_exercises(path: str | Path) -> list[Exercise]:
     """Exercises JSONL with string fields `id`, `prompt`, `solution`; ids must be unique."""
     path = Path(path)
     out: list[Exercise] = []
     seen: dict[str, int] = {}
-    for lineno, rec in _read_jsonl(path):
+    for lineno, rec in read_jsonl(path):
         missing = [k for k in ("id", "prompt", "solution") if k not in rec]
         if missing:
             raise ValueError(f"{path}:{lineno}: exercise lacks field(s) {missing}")
@@ -118,7 +105,7 @@ def iter_texts(path: str | Path, text_fields: tuple[str, ...] = ("text",)) -> It
     """(doc_id, text) from a training JSONL: the first of `text_fields` present, or an exercise's
     prompt + solution. doc_id is the record's `id` or `path:line`."""
     path = Path(path)
-    for lineno, rec in _read_jsonl(path):
+    for lineno, rec in read_jsonl(path):
         doc_id = str(rec.get("id", f"{path.name}:{lineno}"))
         text = next((rec[f] for f in text_fields if isinstance(rec.get(f), str)), None)
         if text is None and isinstance(rec.get("prompt"), str) and isinstance(rec.get("solution"), str):

@@ -81,11 +81,11 @@ def _run(args: argparse.Namespace) -> int:
         decide,
         parse_taus,
         tau_key,
-        write_json_atomic,
         write_pruned_sets,
     )
     from phi_lab.decontamination.similarity import SimilarityConfig, compute_similarities
     from phi_lab.decontamination.table3 import read_task_likelihood, read_task_results, table3, write_table3
+    from phi_lab.io import atomic_open, atomic_write_json
 
     taus = parse_taus(args.taus)
     retrained_paths = _parse_tau_files(args.retrained_results, "--retrained-results")
@@ -109,15 +109,13 @@ def _run(args: argparse.Namespace) -> int:
     # N-gram overlap: the exercises themselves, then any extra training data.
     index = NGramIndex(problems, n=args.ngram_n)
     hits_path = args.out / "ngram_hits.jsonl"
-    tmp = hits_path.with_name(hits_path.name + ".tmp")
     hits = []
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_open(hits_path) as fh:
         sources = [((e.id, e.code) for e in exercises), *(iter_texts(p, (args.text_field,)) for p in args.ngram_data)]
         for docs in sources:
             for h in index.scan(docs, progress=progress):
                 hits.append(h)
                 fh.write(json.dumps(h.to_json(), ensure_ascii=False) + "\n")
-    tmp.replace(hits_path)
 
     # Embedding + AST similarity, then the per-tau decisions.
     from phi_lab.embeddings import get_embedder
@@ -164,15 +162,15 @@ def _run(args: argparse.Namespace) -> int:
         "taus": {tau_key(t): {**d.to_json(), "n_kept": len(exercises) - len(d.removed_ids), "files": files[tau_key(t)]}
                  for t, d in decisions.items()},
     }
-    write_json_atomic(args.out / "pruning.json", report)
-    write_json_atomic(args.out / "manifest.json", {
+    atomic_write_json(args.out / "pruning.json", report, indent=1, ensure_ascii=False)
+    atomic_write_json(args.out / "manifest.json", {
         "command": "phi-lab prune",
         "args": {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
                  for k, v in vars(args).items() if k != "func"},
         "cache_dir": str(cache),
         "seconds": round(time.time() - started, 2),
         "outputs": ["pruning.json", "table3.csv", "ngram_hits.jsonl", "exercises/", "removed/"],
-    })
+    }, indent=1, ensure_ascii=False)
     for t, d in decisions.items():
         print(f"tau={tau_key(t)}: {len(d.similar_tasks)}/{len(problems)} similar problems, "
               f"{len(d.removed_ids)}/{len(exercises)} exercises removed")

@@ -8,8 +8,6 @@ problem with at least one close exercise is *similar* (Table 3's "similar" subse
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 from phi_lab.decontamination.ast_match import METHOD_NAMES
 from phi_lab.decontamination.benchmarks import BenchmarkProblem, Exercise
 from phi_lab.decontamination.similarity import PairScores
+from phi_lab.io import atomic_write_jsonl
 
 DEFAULT_TAUS = (0.95, 0.9, 0.85, 0.8)
 TOP_MATCHES = 3  # closest exercises listed per similar problem in pruning.json
@@ -97,22 +96,6 @@ def decide(pairs: PairScores, exercises: Sequence[Exercise], problems: Sequence[
     return out
 
 
-def _write_jsonl_atomic(path: Path, records) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_pruned_sets(out_dir: Path, exercises: Sequence[Exercise],
                       decisions: dict[float, TauDecision]) -> dict[str, dict[str, str]]:
     """Per tau: `exercises/tau-<tau>.jsonl` (kept, ready for retraining) and `removed/tau-<tau>.jsonl`
@@ -122,12 +105,13 @@ def write_pruned_sets(out_dir: Path, exercises: Sequence[Exercise],
         key = tau_key(tau)
         kept_path = out_dir / "exercises" / f"tau-{key}.jsonl"
         removed_path = out_dir / "removed" / f"tau-{key}.jsonl"
-        _write_jsonl_atomic(kept_path, (e.to_json() for e in exercises if e.id not in dec.reasons))
-        _write_jsonl_atomic(
+        atomic_write_jsonl(kept_path, (e.to_json() for e in exercises if e.id not in dec.reasons), ensure_ascii=False)
+        atomic_write_jsonl(
             removed_path,
             ({**e.to_json(), "reason": f"close to {dec.reasons[e.id]['task_id']} at tau={key}", **{
                 k: v for k, v in dec.reasons[e.id].items() if k != "id"}}
              for e in exercises if e.id in dec.reasons),
+            ensure_ascii=False,
         )
         paths[key] = {"kept": str(kept_path.relative_to(out_dir)), "removed": str(removed_path.relative_to(out_dir))}
     return paths

@@ -15,10 +15,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from phi_lab.io import atomic_write_text
 
 # The paper's published Table 3 (arXiv 2306.11644v2), reproduced ONLY as the labelled reference column:
 # tau -> subset -> (problem count, phi-1 %, phi-1 retrained on pruned data %, StarCoder-Prompted %).
@@ -157,6 +158,4 @@ def _cell(column: str, value) -> str:
 
 def write_table3(rows: Sequence[dict], path: str | Path) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(table3_csv(rows), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, table3_csv(rows))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from phi_lab import io
 
 
 class SampleFileError(ValueError):
@@ -14,23 +13,20 @@ class SampleFileError(ValueError):
 
 
 def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+    """Rows with `__line__` set; bad input raises SampleFileError naming the file and line."""
     path = Path(path)
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SampleFileError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise SampleFileError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+    try:
+        for lineno, row in io.read_jsonl(path):
             missing = [k for k in required if k not in row]
             if missing:
                 raise SampleFileError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
             row["__line__"] = lineno
             rows.append(row)
+    except (SampleFileError, UnicodeDecodeError):
+        raise
+    except ValueError as e:  # io.read_jsonl's errors already name path:line
+        raise SampleFileError(str(e)) from None
     return rows
 
 
@@ -44,24 +40,8 @@ def read_samples(path: str | Path) -> list[dict]:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     """Atomic: a crash never leaves a half-written file under the final name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps({k: v for k, v in row.items() if k != "__line__"}, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    io.atomic_write_jsonl(path, ({k: v for k, v in row.items() if k != "__line__"} for row in rows), ensure_ascii=False)
 
 
 def write_json(path: str | Path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    io.atomic_write_json(path, obj, indent=2, ensure_ascii=False)

@@ -10,12 +10,13 @@ version and model) and the decision threshold, which `load` checks before use.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from phi_lab.io import atomic_write, atomic_write_json
 
 MODEL_FILE = "classifier.joblib"
 META_FILE = "classifier.json"
@@ -68,9 +69,7 @@ class EduClassifier:
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".{MODEL_FILE}.{os.getpid()}.tmp"
-        joblib.dump(self.forest, tmp)
-        os.replace(tmp, d / MODEL_FILE)
+        atomic_write(d / MODEL_FILE, lambda tmp: joblib.dump(self.forest, tmp))
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": "random-forest",
@@ -82,9 +81,7 @@ class EduClassifier:
             "n_features": int(self.forest.n_features_in_),
             **self.extra,
         }
-        tmp_meta = d / f".{META_FILE}.{os.getpid()}.tmp"
-        tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp_meta, d / META_FILE)
+        atomic_write_json(d / META_FILE, meta, sort_keys=True)
         return d
 
     @classmethod

@@ -17,7 +17,6 @@ shards exist, either as a probability cut or as the score that keeps a target fr
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ import numpy as np
 from phi_lab.data.documents import Document
 from phi_lab.embeddings import Embedder
 from phi_lab.filtering.classifier import EduClassifier
+from phi_lab.io import atomic_write, atomic_write_json, atomic_write_jsonl
 
 
 @dataclass
@@ -48,17 +48,6 @@ class FilterConfig:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.keep_fraction is not None and not 0.0 < self.keep_fraction <= 1.0:
             raise ValueError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}")
-
-
-def _atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(line + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -125,7 +114,7 @@ class CorpusFilter:
                 diff = sorted(k for k in run if old.get(k) != run[k])
                 raise ValueError(f"{path}: this directory holds a run with different {diff}; use a new --out")
         else:
-            _atomic_write_lines(path, [json.dumps(run, indent=2, sort_keys=True)])
+            atomic_write_json(path, run, sort_keys=True)
 
     def shard_path(self, i: int) -> Path:
         return self.out / "scores" / f"shard-{i:05d}.jsonl"
@@ -165,7 +154,7 @@ class CorpusFilter:
                     }
                     for d, p in zip(chunk, proba)
                 )
-                _atomic_write_lines(path, (json.dumps(r, ensure_ascii=False, sort_keys=True) for r in recs))
+                atomic_write_jsonl(path, recs, ensure_ascii=False, sort_keys=True)
             bar.update(len(chunk))
             bar.set_postfix(shards=i + 1, resumed=resumed)
         bar.close()
@@ -188,7 +177,7 @@ class CorpusFilter:
         by_group: dict[str, list[float]] = defaultdict(list)
         kept_by_group: dict[str, int] = defaultdict(int)
 
-        def verdicts(keep: bool) -> Iterator[str]:
+        def verdicts(keep: bool) -> Iterator[dict[str, Any]]:
             for p in shard_paths:
                 for r in _read_jsonl(p):
                     ok = r["score"] >= threshold
@@ -200,10 +189,10 @@ class CorpusFilter:
                     op = ">=" if ok else "<"
                     r["kept"] = ok
                     r["reason"] = f"educational-value score {r['score']:.4f} {op} threshold {threshold:.4f}"
-                    yield json.dumps(r, ensure_ascii=False, sort_keys=True)
+                    yield r
 
-        _atomic_write_lines(self.out / "kept.jsonl", verdicts(True))
-        _atomic_write_lines(self.out / "dropped.jsonl", verdicts(False))
+        atomic_write_jsonl(self.out / "kept.jsonl", verdicts(True), ensure_ascii=False, sort_keys=True)
+        atomic_write_jsonl(self.out / "dropped.jsonl", verdicts(False), ensure_ascii=False, sort_keys=True)
         n_kept = sum(kept_by_group.values())
         groups = {
             g: {"n": len(s), "kept": kept_by_group[g], "mean_score": round(float(np.mean(s)), 6)}
@@ -222,7 +211,7 @@ class CorpusFilter:
             "sources": groups,
         }
         plot_histograms({g: s for g, s in by_group.items()}, threshold, self.out / "histograms.png")
-        _atomic_write_lines(self.out / "manifest.json", [json.dumps(manifest, indent=2, sort_keys=True)])
+        atomic_write_json(self.out / "manifest.json", manifest, sort_keys=True)
         return manifest
 
     def run(
@@ -251,8 +240,7 @@ def plot_histograms(scores_by_group: dict[str, list[float]], threshold: float, p
         ax.legend(fontsize=8)
     axes[-1, 0].set_xlabel("educational-value score (classifier probability)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100), suffix=".tmp.png")
+    finally:
+        plt.close(fig)

@@ -9,13 +9,13 @@ re-run can retry it and `fit` can skip it with a count instead of training on a 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from phi_lab.data.documents import Document
+from phi_lab.io import atomic_open
 
 
 @dataclass
@@ -56,12 +56,9 @@ class Annotator(Protocol):
 def write_labels(labels: Iterable[Label], path: str | Path) -> Path:
     """Write labels as JSONL atomically (temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for lab in labels:
             f.write(lab.to_json() + "\n")
-    os.replace(tmp, path)
     return path
 
 

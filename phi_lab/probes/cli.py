@@ -7,11 +7,10 @@ command after an interruption regenerates nothing that was already done.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from phi_lab.probes._io import atomic_write_text
+from phi_lab.io import atomic_write_json, atomic_write_jsonl
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -90,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
         progress=True,
     )
     # ASCII-escaped: a completion may hold lone surrogates, which UTF-8 cannot encode
-    rows = "".join(json.dumps(r, ensure_ascii=True) + "\n" for r in comparison.records())
-    atomic_write_text(out / "probes.jsonl", rows)
+    atomic_write_jsonl(out / "probes.jsonl", comparison.records(), ensure_ascii=True)
     write_html(comparison, out / "comparison.html", figure_png=figure_png)
     manifest = {
         "command": "phi-lab probe",
@@ -102,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         "sandbox": {"timeout": args.timeout, "isolation": comparison.isolation},
         "scores": [s.to_json() for s in comparison.scores()],
     }
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    atomic_write_json(out / "manifest.json", manifest, indent=2)
     print(f"{'model':<30} {'parses':>7} {'runs':>7} {'APIs':>7} {'tests':>7}")
     for s in comparison.scores():
         print(

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from phi_lab.probes._io import atomic_write
+from phi_lab.io import atomic_write
 
 
 def import_counts_from_exercises(path: str | Path) -> dict[str, int]:

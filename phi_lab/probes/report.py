@@ -13,7 +13,7 @@ import html
 import re
 from pathlib import Path
 
-from phi_lab.probes._io import atomic_write_text
+from phi_lab.io import atomic_write_text
 from phi_lab.probes.compare import Comparison, Score, probe_seed
 from phi_lab.probes.probeset import Probe
 

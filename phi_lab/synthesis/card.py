@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from phi_lab.llm import atomic_write_text
+from phi_lab.io import atomic_write_text
 from phi_lab.synthesis.report import diversity_report, import_statistics
 
 

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phi_lab.llm import atomic_write_text
+from phi_lab.io import atomic_write_text
 from phi_lab.synthesis.quality import Deduplicator, verify_in_sandbox
 from phi_lab.synthesis.records import Exercise, Textbook, dumps
 

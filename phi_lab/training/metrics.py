@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from phi_lab.io import atomic_write_text
+
 # Peak dense tensor-core FLOP/s by device-name substring (first match wins; more specific first).
 # bf16/fp16 from the vendors' data sheets (without sparsity); fp32 runs use TF32 on these parts.
 PEAK_FLOPS: list[tuple[str, dict[str, float]]] = [
@@ -75,9 +77,7 @@ class MetricsLogger:
                 continue  # a line cut short by a kill
             if rec.get("step", 0) <= step:
                 keep.append(line)
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
-        tmp.replace(self.path)
+        atomic_write_text(self.path, "".join(k + "\n" for k in keep))
         self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def log(self, record: dict[str, Any], prefix: str = "train") -> None:
