@@ -164,6 +164,9 @@ def launch(cfg: dict, ctrl: socket.socket) -> None:
     if cfg["mode"] != "namespaces":
         w.set_subreaper()  # orphans of a sample come to us for the sweep
         return
+    # Opened before the filesystem turns read-only here: the launcher removes the (empty) root
+    # directory through it when the server is gone, even if the harness was killed.
+    parent_fd = os.open(os.path.dirname(cfg["root"]), os.O_RDONLY | os.O_DIRECTORY)
     w.unshare(w.CLONE_NEWNS)
     stage = os.path.join(cfg["root"], "stage")  # scratch for the mount setup, removed by it
     os.mkdir(stage, 0o700)
@@ -171,7 +174,9 @@ def launch(cfg: dict, ctrl: socket.socket) -> None:
     w.unshare(w.CLONE_NEWPID)
     pid = os.fork()
     if pid == 0:  # pid 1 of the new namespace: the server itself
+        os.close(parent_fd)
         w.libc().prctl(w.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the harness kills us via the launcher
+        w.unshare(w.CLONE_NEWNS)  # our mounts stay out of the launcher's view: it can rmdir the root
         w.mount_proc()
         # The samples' working directories: a private tmpfs, writable only by root at its top.
         opts = f"size={cfg['tmpfs_bytes']},nr_inodes=65536,mode=0755".encode()
@@ -180,6 +185,8 @@ def launch(cfg: dict, ctrl: socket.socket) -> None:
     # The launcher: the server holds the socket now; just mirror its fate.
     ctrl.close()
     status = os.waitpid(pid, 0)[1]
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.basename(cfg["root"]), dir_fd=parent_fd)
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
@@ -195,6 +202,8 @@ def main() -> None:
         ctrl.sendall(b"ERROR " + str(e).encode()[:500])
         sys.exit(1)
     server.serve_forever()
+    if cfg["mode"] != "namespaces":
+        w.remove_tree(cfg["root"])  # with namespaces the launcher does it
     # Leaving: as init of the pid namespace, our exit takes every process left in it down.
 
 

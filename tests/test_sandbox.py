@@ -370,11 +370,15 @@ def test_nothing_outlives_a_killed_harness(tmp_path):
     try:
         servers = [int(p) for p in harness.stdout.readline().split()]
         assert servers and _wait_for(lambda: _processes_with(f"sleep\0{marker}"))
+        with open(f"/proc/{servers[0]}/cmdline", "rb") as f:
+            root = next(a[5:].decode() for a in f.read().split(b"\0") if a.startswith(b"root="))
+        assert os.path.isdir(root)
     finally:
         harness.kill()
         harness.wait()
     assert _wait_for(lambda: _processes_with(f"sleep\0{marker}") == [])
     assert _wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in servers))
+    assert _wait_for(lambda: not os.path.exists(root))  # the server's directory is gone too
 
 
 @needs_ns
