@@ -228,3 +228,11 @@ def test_likelihood_cli_mbpp(tiny_model_dir, tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_tasks"] == 6 and math.isfinite(summary["nll_per_token"])
     assert len((out / "likelihood.jsonl").read_text().splitlines()) == 6
+
+
+def test_likelihood_cli_limit_takes_the_first_problems(tiny_model_dir, tmp_path):
+    out = tmp_path / "nll"
+    assert main(["eval", "likelihood", "--model", str(tiny_model_dir), "--limit", "3", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in (out / "likelihood.jsonl").read_text().splitlines()]
+    assert [r["task_id"] for r in rows] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    assert main(["eval", "likelihood", "--model", str(tiny_model_dir), "--limit", "0", "--out", str(out)]) != 0
