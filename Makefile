@@ -8,15 +8,16 @@ PRESET ?= micro
 OUT ?= runs/$(PRESET)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint reproduce smoke lab bench clean-venv setup-deepspeed
+.PHONY: setup test lint reproduce smoke lab bench clean-venv
 
 setup: $(STAMP)
 
-# Re-installs only when pyproject.toml changes; otherwise `make setup` is a no-op.
-$(STAMP): pyproject.toml
+# Re-installs only when pyproject.toml or this file changes; otherwise `make setup` is a no-op.
+# DeepSpeed builds no ops at install time (DS_BUILD_OPS=0): on CPU it JIT-compiles the few it needs.
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,notebooks]'
+	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -e '.[test,notebooks,deepspeed]'
 	$(PY) -m ipykernel install --prefix $(VENV) --name phi-lab --display-name "phi-lab (.venv)" >/dev/null
 	@touch $@
 
@@ -40,10 +41,6 @@ lab: setup
 
 bench: setup
 	$(PY) bench/model_step.py
-
-# DeepSpeed on a CPU-only machine: no ops are compiled at install time.
-setup-deepspeed: setup
-	DS_BUILD_OPS=0 $(PY) -m pip install --quiet 'deepspeed>=0.15'
 
 clean-venv:
 	rm -rf $(VENV)
