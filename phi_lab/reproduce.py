@@ -86,16 +86,15 @@ def load_params(preset: str) -> dict[str, dict[str, Any]]:
 
 def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
     """Names, types, defaults and help of the notebook's `parameters` cell (as papermill sees them)."""
+    import tempfile
+
     import jupytext
     import papermill as pm
 
-    nb = jupytext.read(notebook)
-    tmp = notebook.with_suffix(".params.ipynb")
-    try:
-        jupytext.write(nb, tmp)
+    with tempfile.TemporaryDirectory() as d:  # never write into notebooks/
+        tmp = Path(d) / notebook.with_suffix(".ipynb").name
+        jupytext.write(jupytext.read(notebook), tmp)
         return dict(pm.inspect_notebook(str(tmp)))
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def plan(preset: str) -> list[Stage]:

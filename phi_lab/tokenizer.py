@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -182,18 +182,3 @@ def _from_vocab_merges(path: Path) -> Tokenizer:
         tok.add_special_tokens([AddedToken(EOS_TOKEN, special=True, normalized=False)])
     return tok
 
-
-def iter_source_texts(paths: Iterable[str | Path], suffix: str = ".py") -> Iterator[str]:
-    """UTF-8 texts of every `suffix` file under `paths` (files or directories), sorted.
-
-    Used to train tokenizers; undecodable files are skipped (the data packer counts them).
-    """
-    for p in map(Path, paths):
-        files = [p] if p.is_file() else sorted(f for f in p.rglob(f"*{suffix}") if f.is_file())
-        for f in files:
-            try:
-                text = f.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue
-            if text:
-                yield text

@@ -18,12 +18,11 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from phi_lab.tokenizer import PhiTokenizer, iter_source_texts
+    from phi_lab.data import read_sources
+    from phi_lab.tokenizer import PhiTokenizer
 
-    texts = itertools.islice(
-        iter_source_texts([STDLIB / "json", STDLIB / "textwrap.py", STDLIB / "string.py"]), 50
-    )
-    return PhiTokenizer.train(texts, vocab_size=512)
+    docs = read_sources([STDLIB / "json", STDLIB / "textwrap.py", STDLIB / "string.py"])
+    return PhiTokenizer.train((d.text for d in itertools.islice(docs, 50)), vocab_size=512)
 
 
 @pytest.fixture(scope="session")
