@@ -168,3 +168,41 @@ def test_cli_reports_bad_input(workdir, tmp_path, capsys):
     assert "every tau must be in (0, 1]" in capsys.readouterr().err
     assert _prune(workdir, tmp_path / "o", "--retrained-results", "0.7=x.jsonl") == 2
     assert "not among --taus" in capsys.readouterr().err
+
+
+def test_cli_bfloat16_embedder_prunes_the_same_and_caches_apart(workdir, first_run):
+    """Real MiniLM in bfloat16: same decisions as float32 on the copies/unrelated cases, vectors cached apart."""
+    import numpy as np
+
+    from phi_lab.decontamination.benchmarks import load_benchmark
+    from phi_lab.decontamination.similarity import EmbeddingCache, content_keys
+
+    out = workdir / "out-bf16"
+    assert _prune(workdir, out, "--embed-dtype", "bfloat16") == 0
+    a = json.loads((first_run / "pruning.json").read_text())
+    b = json.loads((out / "pruning.json").read_text())
+    assert b["embedder"] == "minilm:all-MiniLM-L6-v2:bfloat16" and b["embed_dtype"] == "bfloat16"
+    assert a["embed_dtype"] == "float32"
+    for key, dec in b["taus"].items():
+        assert sorted(dec["removed_ids"]) == sorted(COPIES), key  # every copy flagged, nothing unrelated
+        assert sorted(dec["similar_tasks"]) == sorted(t for t, _, _ in COPIES.values()), key
+        ref = a["taus"][key]["matches"]
+        assert {t: [(m["id"], m["ast_match"]) for m in ms] for t, ms in dec["matches"].items()} == \
+               {t: [(m["id"], m["ast_match"]) for m in ms] for t, ms in ref.items()}, key
+
+    # Two caches, one per dtype, each with its own vectors, within 0.01 of each other in L2 distance (0.003 here).
+    cache = workdir / "cache"
+    assert sorted(p.name for p in cache.glob("emb-*")) == ["emb-minilm_all-MiniLM-L6-v2",
+                                                            "emb-minilm_all-MiniLM-L6-v2_bfloat16"]
+    ex_codes = [e.code for e in _exercises()]
+    prob_codes = [p.code for p in load_benchmark("humaneval", workdir / "he.jsonl")]
+    dist = {}
+    for name in ("minilm:all-MiniLM-L6-v2", "minilm:all-MiniLM-L6-v2:bfloat16"):
+        c = EmbeddingCache(cache, name)
+        ex_rows, prob_rows = c.lookup(content_keys(ex_codes)), c.lookup(content_keys(prob_codes))
+        assert (ex_rows >= 0).all() and (prob_rows >= 0).all()
+        ex, prob = c.vectors[ex_rows], c.vectors[prob_rows]
+        dist[name] = np.sqrt(np.clip(2 - 2 * ex @ prob.T, 0, None))
+    d32, d16 = dist.values()
+    assert not np.array_equal(d32, d16)  # really re-embedded, not the float32 vectors reused
+    assert np.abs(d32 - d16).max() < 0.01

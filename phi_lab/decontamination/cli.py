@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 DESCRIPTION = __doc__
+EMBED_DTYPES = ("float32", "bfloat16")
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -36,6 +37,10 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                    help="embed all, AST-match pairs within the threshold; or AST-match all pairs, embed only "
                         "exercises with a pair >= the lowest tau (faster on CPU; same result) (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="device of the embedder, e.g. cuda (default: %(default)s)")
+    p.add_argument("--embed-dtype", choices=EMBED_DTYPES, default="float32",
+                   help="weights of the embedder: bfloat16 is ~1.9x faster on CPUs with AVX512-BF16 (cosine to "
+                        "float32 > 0.9999, same pruning on the tests' copies); its vectors are cached apart "
+                        "(default: %(default)s)")
     p.add_argument("--workers", type=int, default=0, help="processes for AST matching (0 = all cores)")
     p.add_argument("--cache-dir", type=Path, help="similarity cache (default: <phi-lab cache>/decontamination)")
     p.add_argument("--ngram-n", type=int, default=13, help="n of the n-gram overlap check (default: %(default)s)")
@@ -121,7 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     from phi_lab.embeddings import get_embedder
     from phi_lab.paths import cache_dir
 
-    embedder = get_embedder(args.embedder, device=args.device)
+    # The dtype is part of embedder.name, which keys the embedding cache: float32 and bfloat16 never mix.
+    embedder = get_embedder(args.embedder, device=args.device, dtype=args.embed_dtype)
     cache = args.cache_dir or cache_dir() / "decontamination"
     ex_codes, prob_codes = [e.code for e in exercises], [p.code for p in problems]
     if config.order == "ast-first":
@@ -153,6 +159,7 @@ def _run(args: argparse.Namespace) -> int:
         "n_exercises": len(exercises),
         "n_problems": len(problems),
         "embedder": embedder.name,
+        "embed_dtype": args.embed_dtype,
         "max_embedding_distance": None if math.isinf(config.max_embedding_distance) else config.max_embedding_distance,
         "ast_definition": AST_DEFINITION_VERSION,
         "order": config.order,
