@@ -38,9 +38,9 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
                         "exercises with a pair >= the lowest tau (faster on CPU; same result) (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="device of the embedder, e.g. cuda (default: %(default)s)")
     p.add_argument("--embed-dtype", choices=EMBED_DTYPES, default="float32",
-                   help="weights of the embedder: bfloat16 is ~1.9x faster on CPUs with AVX512-BF16 (cosine to "
-                        "float32 > 0.9999, same pruning on the tests' copies); its vectors are cached apart "
-                        "(default: %(default)s)")
+                   help="weights of the embedder: bfloat16 is ~2x faster on CPUs with AVX512-BF16; its distances "
+                        "stay within 0.005 of float32's, so only pairs that close to --max-embedding-distance can "
+                        "decide otherwise; its vectors are cached apart (default: %(default)s)")
     p.add_argument("--workers", type=int, default=0, help="processes for AST matching (0 = all cores)")
     p.add_argument("--cache-dir", type=Path, help="similarity cache (default: <phi-lab cache>/decontamination)")
     p.add_argument("--ngram-n", type=int, default=13, help="n of the n-gram overlap check (default: %(default)s)")
