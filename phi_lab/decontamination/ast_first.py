@@ -28,6 +28,7 @@ from phi_lab.decontamination.similarity import (
     content_key,
     content_keys,
     embed_cached,
+    lookup_rows,
 )
 
 
@@ -50,11 +51,7 @@ class DenseAstCache:
         self._order = np.argsort(self.keys)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
-        if len(self.keys) == 0:
-            return np.full(len(keys), -1, dtype=np.int64)
-        pos = np.searchsorted(self.keys, keys, sorter=self._order).clip(0, len(self.keys) - 1)
-        rows = self._order[pos]
-        return np.where(self.keys[rows] == keys, rows, -1)
+        return lookup_rows(self.keys, self._order, keys)
 
     def save_part(self, ex_key: np.ndarray, score: np.ndarray, method: np.ndarray) -> None:
         _save_atomic(_next_part(self.folder), ex_key=ex_key, score=score, method=method)

@@ -42,6 +42,15 @@ _PAIR_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd constant: (ex_key * MIX) ^ prob
 _MIN_TASK_PAIRS = 4096  # below this a task runs in-process: spawning a pool costs seconds
 
 
+def lookup_rows(stored: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Row of each of `keys` in `stored` (`order` sorts `stored`), -1 where a key is missing."""
+    if len(stored) == 0:
+        return np.full(len(keys), -1, dtype=np.int64)
+    pos = np.searchsorted(stored, keys, sorter=order).clip(0, len(stored) - 1)
+    rows = order[pos]
+    return np.where(stored[rows] == keys, rows, -1)
+
+
 @dataclass(frozen=True)
 class SimilarityConfig:
     """`max_embedding_distance`: pairs farther apart than this are never close (and never AST-matched);
@@ -134,11 +143,7 @@ class EmbeddingCache:
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Row of each key in `self.vectors`, -1 where missing."""
-        if len(self.keys) == 0:
-            return np.full(len(keys), -1, dtype=np.int64)
-        pos = np.searchsorted(self.keys, keys, sorter=self._order).clip(0, len(self.keys) - 1)
-        rows = self._order[pos]
-        return np.where(self.keys[rows] == keys, rows, -1)
+        return lookup_rows(self.keys, self._order, keys)
 
     def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         _save_atomic(_next_part(self.folder), keys=keys, vectors=vectors.astype(np.float32))
@@ -222,11 +227,7 @@ class AstScoreCache:
         self._order = np.argsort(self.keys)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
-        if len(self.keys) == 0:
-            return np.full(len(keys), -1, dtype=np.int64)
-        pos = np.searchsorted(self.keys, keys, sorter=self._order).clip(0, len(self.keys) - 1)
-        rows = self._order[pos]
-        return np.where(self.keys[rows] == keys, rows, -1)
+        return lookup_rows(self.keys, self._order, keys)
 
     def save_part(self, ex_key: np.ndarray, prob_key: np.ndarray, score: np.ndarray, method: np.ndarray) -> None:
         _save_atomic(_next_part(self.folder), ex_key=ex_key, prob_key=prob_key, score=score, method=method)
