@@ -12,6 +12,7 @@ import pytest
 # Never reach a hub from tests; embedders load from installed packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
