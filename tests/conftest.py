@@ -26,16 +26,18 @@ def tiny_tokenizer():
     return PhiTokenizer.train((d.text for d in itertools.islice(docs, 50)), vocab_size=512)
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
-    """A transformers-format directory with a random `smoke`-shaped Phi and the tiny tokenizer."""
+def save_tiny_model(path, tokenizer, seed: int = 0):
+    """A transformers-format directory with a random `smoke`-shaped Phi (weights from `seed`) and `tokenizer`."""
     import torch
 
     from phi_lab.loading import save_model
     from phi_lab.model import Phi, PhiConfig
 
-    torch.manual_seed(0)
-    cfg = PhiConfig.from_preset(
-        "smoke", vocab_size=tiny_tokenizer.padded_vocab_size(), eos_token_id=tiny_tokenizer.eos_id
-    )
-    return save_model(Phi(cfg), tiny_tokenizer, tmp_path_factory.mktemp("tiny_model"))
+    torch.manual_seed(seed)
+    cfg = PhiConfig.from_preset("smoke", vocab_size=tokenizer.padded_vocab_size(), eos_token_id=tokenizer.eos_id)
+    return save_model(Phi(cfg), tokenizer, path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_model"), tiny_tokenizer, seed=0)

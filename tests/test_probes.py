@@ -45,16 +45,9 @@ def sandbox():
 
 @pytest.fixture(scope="module")
 def second_model_dir(tmp_path_factory, tiny_tokenizer):
-    import torch
+    from conftest import save_tiny_model
 
-    from phi_lab.loading import save_model
-    from phi_lab.model import Phi, PhiConfig
-
-    torch.manual_seed(1)
-    cfg = PhiConfig.from_preset(
-        "smoke", vocab_size=tiny_tokenizer.padded_vocab_size(), eos_token_id=tiny_tokenizer.eos_id
-    )
-    return save_model(Phi(cfg), tiny_tokenizer, tmp_path_factory.mktemp("tiny_model_b"))
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_model_b"), tiny_tokenizer, seed=1)
 
 
 @pytest.fixture(scope="module")

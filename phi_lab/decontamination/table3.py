@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from phi_lab.io import atomic_write_text
+from phi_lab.io import atomic_write_text, read_jsonl
 
 # The paper's published Table 3 (arXiv 2306.11644v2), reproduced ONLY as the labelled reference column:
 # tau -> subset -> (problem count, phi-1 %, phi-1 retrained on pruned data %, StarCoder-Prompted %).
@@ -42,18 +41,12 @@ def read_task_results(path: str | Path) -> dict[str, float]:
     """task_id -> pass@1 (fraction of that task's samples that passed) from a results JSONL."""
     path = Path(path)
     passed: dict[str, list[bool]] = defaultdict(list)
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                tid, ok = str(rec["task_id"]), rec["passed"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{lineno}: need a JSON object with `task_id` and `passed` ({e})") from None
-            if not isinstance(ok, bool):
-                raise ValueError(f"{path}:{lineno}: `passed` must be true or false, got {ok!r}")
-            passed[tid].append(ok)
+    for lineno, rec in read_jsonl(path):
+        if "task_id" not in rec or "passed" not in rec:
+            raise ValueError(f"{path}:{lineno}: need a JSON object with `task_id` and `passed`")
+        if not isinstance(rec["passed"], bool):
+            raise ValueError(f"{path}:{lineno}: `passed` must be true or false, got {rec['passed']!r}")
+        passed[str(rec["task_id"])].append(rec["passed"])
     if not passed:
         raise ValueError(f"{path}: no results")
     return {tid: sum(v) / len(v) for tid, v in passed.items()}
@@ -63,15 +56,11 @@ def read_task_likelihood(path: str | Path) -> dict[str, tuple[float, int]]:
     """task_id -> (nll_sum, n_tokens) from `phi-lab eval likelihood`'s likelihood.jsonl."""
     path = Path(path)
     out: dict[str, tuple[float, int]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                out[str(rec["task_id"])] = (float(rec["nll_sum"]), int(rec["n_tokens"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"{path}:{lineno}: need `task_id`, `nll_sum`, `n_tokens` ({e})") from None
+    for lineno, rec in read_jsonl(path):
+        try:
+            out[str(rec["task_id"])] = (float(rec["nll_sum"]), int(rec["n_tokens"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}:{lineno}: need `task_id`, `nll_sum`, `n_tokens` ({e})") from None
     if not out:
         raise ValueError(f"{path}: no likelihood rows")
     return out

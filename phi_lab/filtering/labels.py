@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from phi_lab.data.documents import Document
-from phi_lab.io import atomic_open
+from phi_lab.io import atomic_open, read_jsonl
 
 
 @dataclass
@@ -65,11 +65,8 @@ def write_labels(labels: Iterable[Label], path: str | Path) -> Path:
 def read_labels(path: str | Path) -> Iterator[Label]:
     """Labels from JSONL; a bad line raises naming the file and line."""
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Label.from_dict(json.loads(line))
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{path}:{lineno}: not a label record ({e})") from None
+    for lineno, rec in read_jsonl(path):
+        try:
+            yield Label.from_dict(rec)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path}:{lineno}: not a label record ({e})") from None

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from phi_lab.io import atomic_write
+from phi_lab.io import atomic_write, read_jsonl
 
 
 def import_counts_from_exercises(path: str | Path) -> dict[str, int]:
@@ -22,15 +22,11 @@ def import_counts_from_exercises(path: str | Path) -> dict[str, int]:
 
     path = Path(path)
     programs = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                programs.append(row["text"] if "text" in row else row["prompt"] + row["solution"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{lineno}: not an exercise record ({e})") from e
+    for lineno, row in read_jsonl(path):
+        try:
+            programs.append(row["text"] if "text" in row else row["prompt"] + row["solution"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}:{lineno}: not an exercise record ({e})") from e
     return _counts(import_statistics(programs), path)
 
 

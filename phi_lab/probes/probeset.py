@@ -20,10 +20,11 @@ constraints) and "library" (external libraries absent from the CodeExercises).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+
+from phi_lab.io import read_jsonl
 
 CATEGORIES = ("understanding", "library", "custom")
 _FIELDS = {"id", "category", "title", "prompt", "apis", "requires", "run", "test", "reference"}
@@ -105,23 +106,15 @@ def load_probes(path: str | Path | None = None) -> list[Probe]:
         raise FileNotFoundError(f"probe file not found: {path}")
     probes: list[Probe] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("expected a JSON object")
-                probe = Probe.from_json(row)
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{path}:{lineno}: bad probe: {e}") from e
-            if probe.id in seen:
-                raise ValueError(
-                    f"{path}:{lineno}: duplicate probe id {probe.id!r} (first on line {seen[probe.id]})"
-                )
-            seen[probe.id] = lineno
-            probes.append(probe)
+    for lineno, row in read_jsonl(path):
+        try:
+            probe = Probe.from_json(row)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path}:{lineno}: bad probe: {e}") from e
+        if probe.id in seen:
+            raise ValueError(f"{path}:{lineno}: duplicate probe id {probe.id!r} (first on line {seen[probe.id]})")
+        seen[probe.id] = lineno
+        probes.append(probe)
     if not probes:
         raise ValueError(f"{path}: no probes")
     return probes
