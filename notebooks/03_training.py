@@ -41,8 +41,7 @@ from pathlib import Path
 from phi_lab.cli import main as phi_lab
 from phi_lab.data import default_tokenizer
 from phi_lab.tokenizer import PhiTokenizer
-from phi_lab.training.checkpoint import CheckpointManager
-from phi_lab.training.launch import launch, stream
+from phi_lab.training.launch import run_training
 
 run, out = Path(run_dir), Path(out_dir)
 corpus = run / "filtering" / "corpus.jsonl"  # the sample the filter scored: the unfiltered baseline
@@ -76,16 +75,9 @@ for name in [*datasets, "codeexercises"]:
 
 # %%
 def train(name: str, preset: str, data: Path, *extra: str, init: Path | None = None) -> Path:
-    """Run `phi-lab train` in its own process, echo its log, return the final checkpoint."""
-    proc = launch(preset, out / "runs" / name, "--device", device, "--seed", str(seed), *extra, data=str(data),
-                  init=init, resume=(out / "runs" / name / "checkpoints").exists())
-    for line in stream(proc):
-        print(f"[{name}] {line}")
-    if proc.returncode:
-        raise RuntimeError(f"training run {name} failed with exit code {proc.returncode}")
-    ckpt = CheckpointManager(out / "runs" / name).latest()
-    assert ckpt is not None, name
-    return ckpt
+    """One run in its own process (resumed if interrupted); returns its final checkpoint."""
+    return run_training(preset, out / "runs" / name, "--device", device, "--seed", str(seed), *extra,
+                        data=str(data), init=init)
 
 
 models = []

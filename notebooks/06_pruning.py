@@ -37,8 +37,7 @@ from IPython.display import Markdown, display
 
 from phi_lab.cli import main as phi_lab
 from phi_lab.reporting import markdown_table
-from phi_lab.training.checkpoint import CheckpointManager
-from phi_lab.training.launch import launch, stream
+from phi_lab.training.launch import run_training
 
 run, out = Path(run_dir), Path(out_dir)
 exercises = run / "synthesis" / "exercises" / "exercises.jsonl"
@@ -74,17 +73,11 @@ def evaluate(name: str, ckpt: str) -> tuple[Path, Path]:
 
 
 def finetune(name: str, data: Path) -> str:
+    """The original finetune's settings, from the same base checkpoint, on a pruned set."""
     flags = ["--max-steps", str(ft_run["max_steps"]), "--lr", str(ft_run["lr"]), "--warmup-steps",
              str(ft_run["warmup_steps"]), "--weight-decay", str(ft_run["weight_decay"]), "--seed", str(seed),
              "--device", device]
-    runs = out / "runs" / name
-    proc = launch(base["preset"], runs, *flags, data=str(data), init=base["path"],
-                  resume=(runs / "checkpoints").exists())
-    for line in stream(proc):
-        print(f"[{name}] {line}")
-    if proc.returncode:
-        raise RuntimeError(f"finetuning {name} failed with exit code {proc.returncode}")
-    return str(CheckpointManager(runs).latest())
+    return str(run_training(base["preset"], out / "runs" / name, *flags, data=str(data), init=base["path"]))
 
 
 orig_results, orig_nll = evaluate("original", original["path"])

@@ -56,6 +56,23 @@ def test_smoke_preset_end_to_end_through_the_cli(tmp_path: Path, monkeypatch) ->
     assert any(line.startswith("step 30/30 | loss") for line in lines) and "val_loss" in log
 
 
+def test_run_training_returns_checkpoint_resumes_and_raises(tmp_path: Path, monkeypatch) -> None:
+    """The notebooks' entry point: log lines reach the callback, a rerun of a finished run resumes
+    (trains nothing more, same checkpoint), and a failing run raises instead of returning."""
+    from phi_lab.training.launch import run_training
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out, lines = tmp_path / "smoke", []
+    ckpt = run_training("smoke", out, "--max-steps", "6", "--save-every", "3", log=lines.append)
+    assert ckpt.name == "step-00000006" and any(line.startswith("[smoke] step") for line in lines)
+    lines.clear()
+    assert run_training("smoke", out, "--max-steps", "6", log=lines.append) == ckpt
+    assert any("resuming from" in line for line in lines)
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(RuntimeError, match="exit code"):
+        run_training("phi-1", tmp_path / "bad", log=None)  # phi-1 finetuning needs --data
+
+
 def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--preset", "phi-1", "--out", str(tmp_path / "x")]
     proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 WORKER = [sys.executable, "-u", "-m", "phi_lab.cli", "train"]
@@ -82,3 +82,28 @@ def stream(proc: subprocess.Popen) -> Iterator[str]:
     for line in proc.stdout:
         yield line.rstrip("\n")
     proc.wait()
+
+
+def run_training(preset: str, out: str | Path, *args: str, data: Sequence[str] | str | None = None,
+                 init: str | Path | None = None, launcher: str = "none", nproc: int | None = None,
+                 log: Callable[[str], None] | None = print) -> Path:
+    """Launch `phi-lab train`, echo its log through `log`, and return the run's latest checkpoint.
+
+    What a notebook needs: the run is its own process, a run directory that already holds checkpoints
+    is resumed rather than restarted (so re-executing an interrupted notebook continues the run), and
+    a failed run raises instead of returning a stale checkpoint.
+    """
+    from phi_lab.training.checkpoint import CheckpointManager
+
+    name = Path(out).name
+    proc = launch(preset, out, *args, data=data, init=init, launcher=launcher, nproc=nproc,
+                  resume=CheckpointManager(out).latest() is not None)
+    for line in stream(proc):
+        if log is not None:
+            log(f"[{name}] {line}")
+    if proc.returncode:
+        raise RuntimeError(f"training run {out} failed with exit code {proc.returncode}")
+    ckpt = CheckpointManager(out).latest()
+    if ckpt is None:
+        raise RuntimeError(f"training run {out} finished without a checkpoint")
+    return ckpt
