@@ -9,7 +9,7 @@ What makes it Phi rather than GPT-2 (papers §2.3, and the released microsoft/ph
 - an untied lm_head *with* a bias, after a final LayerNorm.
 
 Weights load from and save to the transformers `PhiForCausalLM` layout (config.json +
-model.safetensors), so the real microsoft/phi-1 and phi-1_5 checkpoints run here unchanged.
+model.safetensors), the layout of the published microsoft/phi-1 and phi-1_5 checkpoints.
 Internally q, k and v share one fused projection (one matmul instead of three); the split
 happens only at load/save time.
 """
