@@ -19,10 +19,6 @@ from phi_lab.tokenizer import PhiTokenizer
 
 log = logging.getLogger(__name__)
 
-# The usual HumanEval stop sequences (Codex paper): a new top-level statement ends the function.
-HUMANEVAL_STOPS: tuple[str, ...] = ("\ndef", "\nclass", "\nif", "\nprint", "\n#")
-
-
 def _sample(
     logits: torch.Tensor, temperature: float, top_p: float, gens: list[torch.Generator]
 ) -> torch.Tensor:

@@ -422,19 +422,6 @@ class LLMClient:
             **extra,
         )[0]
 
-    def cache_key_for(
-        self,
-        messages: Messages,
-        *,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        template_version: str = "",
-        **extra: Any,
-    ) -> str:
-        return cache_key(
-            self.config.model, messages, self._params(temperature, max_tokens, extra), template_version
-        )
-
     # ---- Batch API -------------------------------------------------------------------------
     def chat_many_batch(
         self,
