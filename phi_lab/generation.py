@@ -88,8 +88,9 @@ def generate(
 
     rows = list(range(B))  # original index of each live row
     out: list[list[int]] = [[] for _ in range(B)]
-    texts_checked = [0] * B
-    max_stop = max((len(s) for s in stop_strings), default=0)
+    # A stop string of n characters spans at most 4n byte-level tokens (each token is >= 1 byte, a
+    # character <= 4 bytes): decoding that tail each step finds it without re-decoding the whole row.
+    tail_tokens = 4 * max((len(s) for s in stop_strings), default=0) + 1
 
     cache = model.new_kv_cache(B, L + max_new_tokens) if use_cache else None
     logits = model(ids, positions, _prefill_mask(valid[:, :L]) if padded else None, cache)[:, -1]
@@ -103,9 +104,7 @@ def generate(
                 continue
             out[r].append(tok)
             if stop_strings:
-                text = tokenizer.decode(out[r])  # type: ignore[union-attr]
-                tail = text[max(0, texts_checked[r] - max_stop) :]
-                texts_checked[r] = len(text)
+                tail = tokenizer.decode(out[r][-tail_tokens:])  # type: ignore[union-attr]
                 if any(s in tail for s in stop_strings):
                     continue
             keep.append(j)
