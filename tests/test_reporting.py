@@ -45,6 +45,16 @@ def test_tables_show_this_run_beside_the_paper():
     assert "| a | 50.0% | 25.0% |" in t2 and "graded score (tests)" in t2
 
 
+def test_paper_tables_1_and_2_agree():
+    """Table 2 prints HumanEval in whole percents: a model in both tables has Table 1's rate, rounded."""
+    t1 = {m: (size, tok, float(he.rstrip("%"))) for m, size, tok, he, _ in reporting.PAPER_TABLE_1}
+    shared = [row for row in reporting.PAPER_TABLE_2 if row[0] in t1]
+    assert {row[0] for row in shared} == {"CodeGen-Mono-16.1B", "StarCoder", "phi-1"}
+    for model, size, tok, _score, he in shared:
+        assert (size, tok) == t1[model][:2], model
+        assert int(he.rstrip("%")) == round(t1[model][2]), model
+
+
 def test_report_html_is_self_contained_balanced_and_escaped(tmp_path):
     reporting.figure_2_1(RESULTS, tmp_path / "figure_2_1.png")
     (tmp_path / "table_1.md").write_text(reporting.table_1(RESULTS, {}))
