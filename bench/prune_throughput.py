@@ -27,8 +27,10 @@ Assumptions of the projection for 879.5K x 164, stated in the output too:
   a simplification: more cores rarely scale perfectly (memory bandwidth, torch's intra-op threading),
   and the n-gram scan is one stream and is not scaled;
 - ast-first embeds 40.3% of the exercises: the paper (§5.2) removed 354K of the 879.5K exercises
-  at tau=0.8, so at least that many have a pair with AST match >= 0.8 and must be embedded (our
-  MBPP-made sample has far fewer; the larger of the two fractions is used).
+  at tau=0.8, so at least that many have a pair with AST match >= 0.8 and must be embedded (this
+  reads §5.2's fixed embedding threshold and AST tau as both required, as phi_lab does; the paper
+  does not spell the combination out. Our MBPP-made sample has far fewer; the larger of the two
+  fractions is used).
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ import tempfile
 import time
 from pathlib import Path
 
-PAPER_EXERCISES = 879_500
-PAPER_PROBLEMS = 164
-PAPER_REMOVED_AT_08 = 354_000  # phi-1 §5.2: exercises removed at tau=0.8
+PAPER_EXERCISES = 879_500  # arXiv 2306.11644v2, §5.2: "the 879.5K total problems in CodeExercises"
+PAPER_PROBLEMS = 164  # HumanEval; arXiv 2306.11644v2, Table 3 (problem count, total)
+PAPER_REMOVED_AT_08 = 354_000  # arXiv 2306.11644v2, §5.2: tau 0.95..0.8 removes 42.5K..354K exercises
 EMBED_DTYPES = ("float32", "bfloat16")
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from phi_lab.io import atomic_write_text, read_jsonl
 
-# The paper's published Table 3 (arXiv 2306.11644v2), reproduced ONLY as the labelled reference column:
+# The paper's published Table 3, reproduced ONLY as the labelled reference column. Source: arXiv 2306.11644v2,
+# Table 3 (all 48 numbers checked in two full-text copies: arXiv and the double-blind version).
 # tau -> subset -> (problem count, phi-1 %, phi-1 retrained on pruned data %, StarCoder-Prompted %).
 PAPER_TABLE3: dict[float, dict[str, tuple[int, float, float, float]]] = {
     0.95: {"similar": (71, 81.7, 74.6, 57.7), "non-similar": (93, 26.9, 32.3, 29.0), "total": (164, 50.6, 50.6, 41.5)},
