@@ -32,6 +32,16 @@ try:  # flash-attn is an optional GPU extra; SDPA is the fallback everywhere els
 except Exception:  # ImportError, or a broken CUDA build
     flash_attn_func = None
 
+_FLASH_DTYPES = (torch.float16, torch.bfloat16)  # the only dtypes flash-attn's kernels take
+
+
+def _use_flash(x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache | None) -> bool:
+    """Whether attention over `x` (the q/k/v projection, in the dtype attention will run in) goes to
+    flash-attn: installed, on CUDA, half precision, plain causal attention (no mask, no KV cache).
+    One function so a CPU test can force the branch with a reference flash_attn_func."""
+    return (flash_attn_func is not None and x.is_cuda and mask is None and kv_cache is None
+            and x.dtype in _FLASH_DTYPES)
+
 
 @dataclass
 class PhiConfig:
@@ -248,20 +258,14 @@ class Attention(nn.Module):
         B, T, C = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim)
         dropout = self.attn_pdrop if self.training else 0.0
-        if (
-            flash_attn_func is not None
-            and x.is_cuda
-            and mask is None
-            and kv_cache is None
-            and x.dtype
-            in (
-                torch.float16,
-                torch.bfloat16,
-            )
-        ):
+        # Decided on qkv, not x: under autocast x stays float32 while the projection is bf16/fp16.
+        if _use_flash(qkv, mask, kv_cache):
             # flash-attn wants (B, T, H, D); rotary is applied in that layout by transposing cos/sin.
-            q = apply_rotary(qkv[:, :, 0], cos.transpose(1, 2), sin.transpose(1, 2))
-            k = apply_rotary(qkv[:, :, 1], cos.transpose(1, 2), sin.transpose(1, 2))
+            # cos/sin come in the residual stream's dtype (float32 under autocast): cast q/k back so
+            # all three inputs share the half dtype flash-attn requires.
+            cos_t, sin_t = cos.transpose(1, 2), sin.transpose(1, 2)
+            q = apply_rotary(qkv[:, :, 0], cos_t, sin_t).to(qkv.dtype)
+            k = apply_rotary(qkv[:, :, 1], cos_t, sin_t).to(qkv.dtype)
             y = flash_attn_func(q, k, qkv[:, :, 2], dropout_p=dropout, causal=True)
             return self.dense(y.reshape(B, T, C))
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, D)
