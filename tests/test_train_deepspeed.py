@@ -1,4 +1,5 @@
-"""DeepSpeed ZeRO-2 on CPU (cpu accelerator, gloo): `--launcher deepspeed` with 2 workers matches 1 process.
+"""DeepSpeed ZeRO-2 on CPU (cpu accelerator, gloo): `--launcher deepspeed` with 2 workers matches 1 process,
+and a killed DeepSpeed run resumes exactly.
 
 DeepSpeed is optional (`pip install -e '.[deepspeed]'` with DS_BUILD_OPS=0). Its first
 initialize compiles a shared-memory comm op (~100 s, cached afterwards), so this is slow-marked;
@@ -7,6 +8,12 @@ the optimizer is torch's AdamW as a client optimizer, so no optimizer op is ever
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +53,55 @@ def test_deepspeed_zero2_two_workers_match_one_process(tmp_path: Path, packed_co
     m_ds, _ = load_model(ckpt)
     for (n, p1), (_, p2) in zip(m_ref.named_parameters(), m_ds.named_parameters()):
         assert (p1 - p2).abs().max() < 1e-4, n
+
+
+def test_deepspeed_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, packed_code: Path) -> None:
+    """A 2-worker ZeRO-2 run SIGKILLed part-way (launcher and workers: the whole process group) and
+    restarted with --resume logs bit-for-bit the losses of an uninterrupted run. Dropout stays on,
+    so equality also proves every rank's RNG state, the partitioned optimizer state, the scheduler
+    and the sampler position came back."""
+    from test_train_runs import ENV, phi_lab_train
+
+    common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "40", "--save-every", "4",
+              "--eval-every", "20", "--launcher", "deepspeed", "--nproc", "2"]
+    full = tmp_path / "full"
+    phi_lab_train(*common, "--out", str(full), timeout=600)
+
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--no-progress", *common, "--out", str(run)]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # its own process group: the kill reaches the workers
+    metrics = run / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and metrics.read_text().count('"kind": "train"') >= 6:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    _wait_until_gone(proc.pid)
+    killed_at = read_metrics(run)[-1]["step"]
+    assert 6 <= killed_at < 40
+
+    resumed = phi_lab_train(*common, "--out", str(run), "--resume", timeout=600)
+    m = re.search(r"resuming from \S+step-(\d+) ", resumed.stdout)
+    assert m and 4 <= int(m.group(1)) <= killed_at, (killed_at, resumed.stdout[-2000:])
+    ref, got = read_metrics(full), read_metrics(run)
+    assert [r["step"] for r in got] == list(range(1, 41))
+    assert [r["loss"] for r in got] == [r["loss"] for r in ref], (killed_at, m.group(1))  # bit-for-bit
+    assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in ref]
+    assert [r["lr"] for r in got] == [r["lr"] for r in ref]
+    assert [r["val_loss"] for r in read_metrics(run, "val")] == [r["val_loss"] for r in read_metrics(full, "val")]
+
+
+def _wait_until_gone(pgid: int, timeout: float = 30) -> None:
+    """SIGKILL is asynchronous: wait until no process of the killed group is left."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes of group {pgid} outlived SIGKILL")
