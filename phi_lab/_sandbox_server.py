@@ -5,15 +5,17 @@ interpreter start-up. Run as a script with `python -I -B [-S]`; stdlib only, nev
 Single-threaded by design (it forks). It speaks over one AF_UNIX SOCK_SEQPACKET socket, one sample at
 a time:
 
-    harness -> server   R key=value NUL key=value... + 4 fds: stdout, stderr and verdict pipes (write
-                                                     ends) and the program's text (a memfd)
+    harness -> server   R key=value NUL key=value... + 5 fds: stdout, stderr and verdict pipes (write
+                                                     ends), the program's text (a memfd) and a pipe
+                                                     holding the verdict nonce (the server never reads
+                                                     it, so no forked process inherits a copy)
     harness -> server   K<seq>                       (kill sample <seq>: its wall clock ran out)
     server  -> harness  X<seq> <exit code>           (nothing of the sample is left; code < 0: signal)
 
 With isolation "namespaces" the server is pid 1 of a pid namespace of its own, in a mount namespace
 where the whole filesystem is read-only but for a private tmpfs for the samples' directories, and
-directories other users cannot enter (/root) are hidden; each sample is a fresh fork that unshares
-its own network and IPC namespaces, and after each sample the server kills and reaps everything left
+directories other users cannot enter (/root) are hidden, and in an empty network namespace; each
+sample is a fresh fork that unshares its own IPC namespace, and after each sample the server kills and reaps everything left
 in its pid namespace and removes the sample's directory (see `_sandbox_wrapper`). The
 launcher (the process the harness started) stays outside; the server dies with it (PDEATHSIG), and
 everything in the namespace dies with the server.
@@ -28,6 +30,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _sandbox_rpc  # noqa: F401  (loaded once here: every checked sample serves through it)
 import _sandbox_wrapper as w
 
 del sys.path[0]  # samples must not import the harness's package modules as top-level modules
@@ -56,7 +59,7 @@ def _parse(fields: list[str]) -> dict:
         elif key == "env":
             name, _, val = value.partition("=")
             cfg["env"][name] = val
-        elif key in ("mode", "root", "nonce"):
+        elif key in ("mode", "root"):
             cfg[key] = value
         else:
             cfg[key] = None if value == "" else int(value)
@@ -79,12 +82,12 @@ class Server:
         self.ctrl.sendall(b"READY")
         while True:
             try:
-                msg, fds, _flags, _addr = socket.recv_fds(self.ctrl, 1 << 16, 4)
+                msg, fds, _flags, _addr = socket.recv_fds(self.ctrl, 1 << 16, 5)
             except OSError:
                 return
             if not msg:
                 return  # the harness is gone
-            if msg[:1] != b"R" or len(fds) != 4:
+            if msg[:1] != b"R" or len(fds) != 5:
                 for fd in fds:
                     os.close(fd)
                 continue  # a late kill for a sample that already ended
@@ -114,7 +117,8 @@ class Server:
             return 3
         if pid == 0:
             try:
-                w.start_sample(cfg, *fds, self.namespaces)
+                start = w.start_checked if cfg.get("checked") else w.start_sample
+                start(cfg, *fds, self.namespaces)
             finally:
                 os._exit(3)  # never back into the server loop, whatever happened
         for fd in fds:
@@ -150,7 +154,7 @@ def probe() -> int:
         if pid == 0:
             try:
                 w.mount_proc()
-                w.unshare(w.SAMPLE_NAMESPACES)
+                w.unshare(w.SERVER_NAMESPACES | w.SAMPLE_NAMESPACES)
                 os._exit(0 if os.getpid() == 1 else 1)
             except BaseException:
                 os._exit(1)
@@ -176,7 +180,7 @@ def launch(cfg: dict, ctrl: socket.socket) -> None:
     if pid == 0:  # pid 1 of the new namespace: the server itself
         os.close(parent_fd)
         w.libc().prctl(w.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the harness kills us via the launcher
-        w.unshare(w.CLONE_NEWNS)  # our mounts stay out of the launcher's view: it can rmdir the root
+        w.unshare(w.CLONE_NEWNS | w.SERVER_NAMESPACES)  # mounts out of the launcher's view; no network
         w.mount_proc()
         # The samples' working directories: a private tmpfs, writable only by root at its top.
         opts = f"size={cfg['tmpfs_bytes']},nr_inodes=65536,mode=0755".encode()

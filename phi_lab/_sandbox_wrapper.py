@@ -4,12 +4,14 @@ Stdlib only, never imports phi_lab. Process layout (isolation "namespaces"):
 
     launcher (root): builds a mount namespace where everything is read-only and /root-like
       │              directories are hidden, then unshares a pid namespace and forks:
-      └─ server: pid 1 of that pid namespace (root, long-lived, dies with the launcher); mounts a
-           │       /proc for it and a private size-capped tmpfs for the samples' directories
-           └─ P, one per sample, forked fresh: unshares its own network and IPC namespaces, makes
-              its working directory, drops to an unprivileged uid, applies rlimits, runs the
-              program and writes `P<nonce>` on the verdict pipe only if it ran to its end without
-              raising.
+      └─ server: pid 1 of that pid namespace (root, long-lived, dies with the launcher), in a network
+           │       namespace of its own with no interface up; mounts a /proc for it and a private
+           │       size-capped tmpfs for the samples' directories
+           └─ P, one per sample, forked fresh: unshares its own IPC namespace, makes its working
+              directory, drops to an unprivileged uid, applies rlimits, then either runs the program
+              and writes `P<nonce>` on the verdict pipe only if it ran to its end without raising,
+              or (`start_checked`) serves the solution to the trusted checker, which alone holds
+              the verdict pipe.
 
 The server stays privileged and is its namespace's init, so a sample can neither signal it nor
 change a mount. After every sample (finished or killed) the server SIGKILLs every other process of
@@ -36,9 +38,13 @@ _FLAG_NAMES = {
 }
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
 PR_SET_CHILD_SUBREAPER = 36
-# Each sample unshares these for itself, while still root (the pid and mount namespaces are the
-# server's: nothing of a sample survives the server's sweep and the removal of its directory).
-SAMPLE_NAMESPACES = CLONE_NEWNET | CLONE_NEWIPC
+# Each sample unshares these for itself, while still root: SysV IPC objects outlive their processes,
+# so every sample gets a fresh IPC namespace. The pid, mount and network namespaces are the server's:
+# nothing of a sample survives the server's sweep and the removal of its directory, and an unprivileged
+# sample can change nothing in the server's empty network namespace (no interface is up, and bringing
+# one up needs CAP_NET_ADMIN); a fresh one per sample would cost ~0.7 ms for nothing.
+SAMPLE_NAMESPACES = CLONE_NEWIPC
+SERVER_NAMESPACES = CLONE_NEWNET
 PR_SET_PDEATHSIG = 1
 
 _libc = None
@@ -210,14 +216,23 @@ def wait_child_or_fd(pid: int, fd: int):
 
 
 # -- the sample (P) -------------------------------------------------------------------------------------
-def start_sample(cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, namespaces: bool) -> None:
-    """Freshly forked from the server (still root): isolate, then run the sample. Never returns."""
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def start_sample(cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, nonce_fd: int,
+                 namespaces: bool) -> None:
+    """Freshly forked from the server (still root): isolate, then run the sample. Never returns.
+
+    Here the program itself decides whether it "ran to its end", so a program written against this
+    harness can forge a pass; benchmark verdicts use `start_checked` instead."""
     try:
         os.setsid()
-        chunks = []
-        while chunk := os.read(prog_fd, 1 << 20):
-            chunks.append(chunk)
-        cfg["source"] = b"".join(chunks)
+        cfg["source"] = _read_all(prog_fd)
+        cfg["nonce"] = _read_all(nonce_fd).decode()
         # The server keeps every fd it hands over above 9, so these dup2s clobber nothing.
         null = os.open(os.devnull, os.O_RDONLY)
         for src, dst in ((null, 0), (out_fd, 1), (err_fd, 2), (vfd, 3)):  # stdio + verdict as fd 3
@@ -232,36 +247,41 @@ def start_sample(cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, na
     run_sample(cfg, 3)
 
 
-def run_sample(cfg: dict, vfd: int) -> None:
-    """Process P: never returns."""
+def _confine(cfg: dict, uid, workdir: str, sample: bool) -> None:
+    """Drop to `uid` and apply the limits (the sample's, or the lighter ones of the checker)."""
     import resource
     import signal
 
-    nonce = cfg.pop("nonce").encode()
-    try:
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-            signal.signal(sig, signal.SIG_DFL)
-        os.environ.clear()
-        os.environ.update(cfg["env"])
-        os.chdir(cfg["workdir"])
-        uid = cfg.get("uid")
-        if uid is not None:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-        limits = {
-            resource.RLIMIT_AS: cfg["memory_bytes"],
-            resource.RLIMIT_CPU: cfg["cpu_seconds"],
-            resource.RLIMIT_FSIZE: cfg["fsize_bytes"],
-            resource.RLIMIT_NOFILE: cfg["nofile"],
-            resource.RLIMIT_CORE: 0,
-        }
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    os.environ.clear()
+    os.environ.update(cfg["env"])
+    os.chdir(workdir)
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    limits = {
+        resource.RLIMIT_AS: cfg["memory_bytes"],
+        resource.RLIMIT_CPU: cfg["cpu_seconds"],
+        resource.RLIMIT_CORE: 0,
+    }
+    if sample:
+        limits[resource.RLIMIT_FSIZE] = cfg["fsize_bytes"]
+        limits[resource.RLIMIT_NOFILE] = cfg["nofile"]
         if uid is not None:  # RLIMIT_NPROC counts per uid and is ignored for root
             limits[resource.RLIMIT_NPROC] = cfg["nproc"]
-        for key, value in limits.items():
-            _soft, hard = resource.getrlimit(key)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(key, (value, value))
+    for key, value in limits.items():
+        _soft, hard = resource.getrlimit(key)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(key, (value, value))
+
+
+def run_sample(cfg: dict, vfd: int) -> None:
+    """Process P: never returns."""
+    nonce = cfg.pop("nonce").encode()
+    try:
+        _confine(cfg, cfg.get("uid"), cfg["workdir"], sample=True)
         source = cfg.pop("source").decode("utf-8")
         sys.argv = ["<sample>"]
     except BaseException as e:
@@ -308,6 +328,39 @@ def _print_traceback(e: BaseException, last: str) -> None:
     sys.stderr.flush()
 
 
+# -- a sample judged by trusted tests --------------------------------------------------------------------
+def start_checked(cfg: dict, out_fd: int, err_fd: int, req_fd: int, prog_fd: int, resp_fd: int,
+                  namespaces: bool) -> None:
+    """Freshly forked from the server (still root): isolate, then serve the solution to the checker.
+
+    The process gets stdio and the two ends of its connection to the checker (`_sandbox_rpc`), which
+    runs outside this sandbox and alone writes the verdict: nothing here can forge it. Never returns.
+    """
+    try:
+        os.setsid()
+        source = _read_all(prog_fd).decode("utf-8")
+        null = os.open(os.devnull, os.O_RDONLY)
+        for src, dst in ((null, 0), (out_fd, 1), (err_fd, 2), (req_fd, 3), (resp_fd, 4)):
+            os.dup2(src, dst)
+        os.closerange(5, 1 << 16)
+        if namespaces:
+            unshare(SAMPLE_NAMESPACES)
+        _make_workdir(cfg)
+        _confine(cfg, cfg.get("uid"), cfg["workdir"], sample=True)
+        import _sandbox_rpc
+    except BaseException as e:
+        try:  # tell the checker, if the connection is already in place
+            import _sandbox_rpc
+
+            _sandbox_rpc.send(4, ["fail", "E", f"sandbox setup failed: {e!r}"[:500]])
+        except BaseException:
+            pass
+        _exit(3)
+    del cfg
+    _sandbox_rpc.serve_candidate(source, 3, 4, _exit)
+    _exit(3)
+
+
 # -- sweeps: after every sample, nothing of it may be left --------------------------------------------
 def sweep_namespace(sample_pid: int) -> int | None:
     """As init of the pid namespace: SIGKILL everything else in it and reap until nothing is left.
@@ -330,10 +383,11 @@ def sweep_namespace(sample_pid: int) -> int | None:
             status = st
 
 
-def sweep_limits(uid: int | None) -> None:
-    """Without a pid namespace: the sample's uid, then every descendant (we are their subreaper)."""
-    if uid is not None:
-        kill_uid(uid)
+def sweep_limits(*uids: int | None) -> None:
+    """Without a pid namespace: the sample's uids, then every descendant (we are their subreaper)."""
+    for uid in uids:
+        if uid is not None:
+            kill_uid(uid)
     kill_descendants()
     while True:
         try:

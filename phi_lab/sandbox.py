@@ -6,8 +6,8 @@ interpreter start-up. What runs inside is `_sandbox_wrapper.py`:
 
 - isolation "namespaces" (root, kernel permits unshare): each server is init of its own pid namespace
   in a mount namespace where the filesystem is read-only except the samples' private tmpfs, and
-  directories other users cannot enter (/root) are hidden. Each sample gets fresh network and IPC
-  namespaces and a fresh working directory (removed after it), runs as an unprivileged uid of its own
+  directories other users cannot enter (/root) are hidden, and a network namespace with no interface
+  up. Each sample gets a fresh IPC namespace and a fresh working directory (removed after it), runs as an unprivileged uid of its own
   (so RLIMIT_NPROC bounds fork bombs per sample) and cannot signal the harness or the server. After
   every sample the server SIGKILLs and reaps everything else in its pid namespace (`setsid` or not),
   so the next sample starts alone; if the server dies, the kernel kills everything in it.
@@ -16,14 +16,27 @@ interpreter start-up. What runs inside is `_sandbox_wrapper.py`:
 
 Limits: wall clock (enforced from this process, which tells the server to SIGKILL the sample and sweep;
 the sample cannot ignore it), address space (-> outcome `oom`), CPU time, file size, open files, processes. Environment
-scrubbed; stdout/stderr drained and capped. A sample *passes* only when the wrapper writes `P<nonce>` on
-a private pipe after the program ran to its end: exit codes and printed text never count. Each sample
-is a fresh fork, so nothing a sample changes reaches the server or any other sample; if a server dies,
-its sample reads as `error` and the next sample gets a new server.
+scrubbed; stdout/stderr drained and capped. Each sample is a fresh fork, so nothing a sample changes
+reaches the server or any other sample; if a server dies, its sample reads as `error` and the next
+sample gets a new server.
+
+Two kinds of job, two meanings of *passed* (exit codes and printed text never count in either):
+
+- a `CheckedSolution` (benchmarks): the tests are trusted and run in a checker process of their own;
+  the solution runs in the sandboxed sample process and is called over pipes that carry plain values
+  only (`_sandbox_rpc`). The checker writes `P<nonce>` on the verdict pipe if every test held; the
+  sample never holds that pipe or the nonce, so it cannot forge a pass, even written against this harness.
+- a program (a string): it passes when it runs to its end without raising; the wrapper in its own
+  process then writes `P<nonce>`. Every attack in issue #4 reads as failed, but code that knows this
+  harness can reach the nonce in its own process, so use this only where the tests are themselves
+  untrusted (LLM-written exercises) or there are none.
 """
 
 from __future__ import annotations
 
+import builtins
+import functools
+import json
 import math
 import os
 import secrets
@@ -32,6 +45,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import symtable
 import sys
 import tempfile
 import threading
@@ -44,10 +58,75 @@ from pathlib import Path
 
 OUTCOMES = ("passed", "failed", "timeout", "oom", "error")
 _SERVER = str(Path(__file__).with_name("_sandbox_server.py"))
+_CHECKER = str(Path(__file__).with_name("_sandbox_rpc.py"))
 # Forking the sample's tree is not the sample's time: the wall-clock limit gets this much on top.
 _START_GRACE_S = 0.05
 _SERVER_START_S = 30.0  # a fork server's start-up (interpreter + mount setup) on a loaded machine
 _KILL_GRACE_S = 10.0  # a killed sample's namespace is torn down well within this
+# After its sample is gone, a checker reports within this or is replaced (stuck in trusted test code).
+_CHECKER_GRACE_S = 1.0
+
+
+@dataclass(frozen=True)
+class CheckedSolution:
+    """A solution (untrusted: prompt + completion) and the tests that judge it (trusted benchmark code).
+
+    `test` runs in the checker; if `entry_point` is given it must define `check(candidate)`, called as
+    `check(<entry_point>)` (HumanEval's convention), otherwise its top-level asserts are the tests
+    (MBPP's). Names the tests use but do not define come from the solution, except those `prelude`
+    (trusted code such as HumanEval's prompt with its canonical solution) defines, and builtins.
+    """
+
+    solution: str
+    test: str
+    entry_point: str | None = None
+    prelude: str = ""
+    # Names the solution is meant to define even where they shadow a builtin (MBPP/126's `sum`).
+    provides: tuple[str, ...] = ()
+
+    def job(self, seq: int, nonce: str) -> bytes:
+        """What the checker gets: everything but the solution."""
+        names = solution_names(self.test, self.entry_point, self.provides)
+        uses_prelude = self.prelude and names & _top_level_names(self.prelude) - {self.entry_point}
+        return json.dumps({
+            "seq": seq, "nonce": nonce, "test": self.test, "entry_point": self.entry_point,
+            "names": sorted(names), "prelude": self.prelude if uses_prelude else "",
+        }).encode("utf-8", "surrogatepass")
+
+
+@functools.lru_cache(maxsize=4096)
+def solution_names(test: str, entry_point: str | None = None, provides: tuple[str, ...] = ()) -> frozenset[str]:
+    """The global names `test` reads but never binds (plus the entry point), builtins aside unless
+    the solution `provides` them."""
+    top = symtable.symtable(test, "<test>", "exec")
+    bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
+    used: set[str] = set()
+    stack = [top]
+    while stack:
+        table = stack.pop()
+        for sym in table.get_symbols():
+            if sym.is_referenced() and (table is top or sym.is_global()):
+                used.add(sym.get_name())
+            if sym.is_declared_global() and sym.is_assigned():
+                bound.add(sym.get_name())
+        stack.extend(table.get_children())
+    names = used - bound - (set(dir(builtins)) - set(provides))
+    return frozenset(names | {entry_point} if entry_point else names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _top_level_names(code: str) -> frozenset[str]:
+    """Names trusted code binds at its top level (none if it does not compile)."""
+    try:
+        top = symtable.symtable(code, "<trusted>", "exec")
+    except (SyntaxError, ValueError):
+        return frozenset()
+    return frozenset(s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported())
+
+
+def defined_names(code: str) -> tuple[str, ...]:
+    """The top-level names of a trusted reference solution: what a candidate is expected to define."""
+    return tuple(sorted(_top_level_names(code)))
 
 
 @dataclass
@@ -160,7 +239,7 @@ class Sandbox:
         self._finalizer = weakref.finalize(self, _close_servers, self._servers_lock, self._servers, self._idle)
 
     # -- public API ---------------------------------------------------------------------------------
-    def run(self, program: str) -> SandboxResult:
+    def run(self, program: str | CheckedSolution) -> SandboxResult:
         with self._slot_lock:
             slot = self._free_slots.pop()
         try:
@@ -169,7 +248,7 @@ class Sandbox:
             with self._slot_lock:
                 self._free_slots.append(slot)
 
-    def run_many(self, programs: list[str], progress: bool = False) -> list[SandboxResult]:
+    def run_many(self, programs: list[str] | list[CheckedSolution], progress: bool = False) -> list[SandboxResult]:
         """Results in input order."""
         results: list[SandboxResult | None] = [None] * len(programs)
         bar = None
@@ -236,21 +315,30 @@ class Sandbox:
             return sorted(s.proc.pid for s in self._servers)
 
     # -- one sample ---------------------------------------------------------------------------------
-    def _run(self, program: str, slot: int) -> SandboxResult:
+    def _run(self, program: str | CheckedSolution, slot: int) -> SandboxResult:
         start = time.monotonic()
         uid = self._uid_base + slot if self._drop_uid else None
+        checked = isinstance(program, CheckedSolution)
         nonce = secrets.token_hex(32)
-        prog_fd = _program_fd(program)
         pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, verdict
         readers = [r for r, _ in pipes]
-        writers = [w for _, w in pipes] + [prog_fd]
-        server, healthy, status, timed_out, died = None, False, None, False, False
+        out_w, err_w, verdict_w = (w for _, w in pipes)
+        if checked:  # the sample serves its functions on (req, resp); the checker alone holds the verdict
+            req_r, req_w = os.pipe()
+            resp_r, resp_w = os.pipe()
+            sample_fds = [out_w, err_w, req_r, _program_fd(program.solution), resp_w]
+            checker_fds = [req_w, resp_r, verdict_w]
+        else:
+            sample_fds = [out_w, err_w, verdict_w, _program_fd(program), _nonce_fd(nonce)]
+            checker_fds = []
+        writers = sample_fds + checker_fds  # our copies, closed once handed over
+        server, healthy, status, timed_out, died, checker = None, False, None, False, False, None
         out = err = verdict = b""
         try:
             # The sample's working directory is made by the sample's process itself (on the server's
             # private tmpfs with isolation "namespaces"); HOME and TMPDIR point there.
             fields = {
-                "uid": uid, "nonce": nonce, "env": [f"{k}={v}" for k, v in _base_env().items()],
+                "uid": uid, "checked": int(checked), "env": [f"{k}={v}" for k, v in _base_env().items()],
                 "memory_bytes": self.memory_mb * 2**20, "cpu_seconds": self.cpu_seconds,
                 "fsize_bytes": self.max_file_mb * 2**20, "nofile": self.max_open_files,
                 "nproc": self.max_processes,
@@ -258,13 +346,15 @@ class Sandbox:
             for attempt in range(2):  # a server that died while idle is replaced; the sample never ran
                 server = self._acquire()
                 try:
-                    seq = server.start(fields, writers)
+                    seq = server.start(fields, sample_fds)
                     break
                 except _ServerDied:
                     self._release(server, healthy=False)
                     server = None
                     if attempt:
                         raise
+            if checked:
+                checker = server.start_checker(program.job(seq, nonce), checker_fds, self._checker_argv())
             for fd in writers:
                 os.close(fd)
             writers = []
@@ -280,6 +370,8 @@ class Sandbox:
                 healthy = status is not None
             except _ServerDied:
                 died = True
+            if checker is not None and not checker.done(seq, _CHECKER_GRACE_S):
+                server.drop_checker()  # stuck in the tests' own code (or dead): a fresh one next time
         finally:
             for fd in readers + writers:
                 os.close(fd)
@@ -299,6 +391,9 @@ class Sandbox:
             stdout=out[:cap].decode("utf-8", "replace"), stderr=err[:cap].decode("utf-8", "replace"),
             duration_s=time.monotonic() - start,
         )
+
+    def _checker_argv(self) -> list[str]:
+        return [self.python, "-I", "-B", "-S", _CHECKER, f"memory_bytes={self.memory_mb * 2**20}"]
 
     def _collect(self, fds: list[int], deadline: float) -> tuple[bytes, bytes, bytes, bool]:
         """Drain stdout, stderr and the verdict pipe until all close or the deadline passes.
@@ -358,6 +453,8 @@ class _ForkServer:
         self.owner = os.getpid()
         self.seq = 0
         self.retiring = False
+        self.env = env
+        self.checker: _Checker | None = None  # started with the first checked sample
         try:
             self.sock.settimeout(_SERVER_START_S)
             hello = self.sock.recv(1024)
@@ -380,6 +477,25 @@ class _ForkServer:
         except OSError as e:
             raise _ServerDied(str(e)) from None
         return self.seq
+
+    def start_checker(self, job: bytes, fds: list[int], argv: list[str]) -> _Checker:
+        """Hand the job to this worker's checker (started, or replaced if it died, on demand)."""
+        for attempt in range(2):
+            if self.checker is None:
+                self.checker = _Checker(argv, self.env)
+            try:
+                self.checker.start(job, fds)
+                return self.checker
+            except _ServerDied:
+                self.drop_checker()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def drop_checker(self) -> None:
+        if self.checker is not None:
+            self.checker.close()
+            self.checker = None
 
     def kill(self, seq: int) -> None:
         try:
@@ -410,6 +526,7 @@ class _ForkServer:
 
     def close(self) -> None:
         """Closing the socket makes the server exit, and everything in its pid namespace with it."""
+        self.drop_checker()
         self.sock.close()
         if os.getpid() != self.owner:
             return  # a forked copy: the server and its directory belong to the parent
@@ -419,6 +536,61 @@ class _ForkServer:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class _Checker:
+    """The harness's end of one checker (`_sandbox_rpc.py` run as a script): trusted, outside the
+    sandbox, one job at a time; it runs a benchmark's tests against a sample over pipes."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [*argv, f"ctrl={theirs.fileno()}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),), env=env, cwd="/", start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.owner = os.getpid()
+        try:
+            self.sock.settimeout(_SERVER_START_S)
+            hello = self.sock.recv(1024)
+        except OSError as e:
+            hello = repr(e).encode()
+        if hello != b"READY":
+            self.close()
+            raise RuntimeError(f"phi_lab.sandbox: checker failed to start: {hello.decode(errors='replace')}")
+
+    def start(self, job: bytes, fds: list[int]) -> None:
+        try:
+            self.sock.settimeout(_SERVER_START_S)
+            if socket.send_fds(self.sock, [job], fds) != len(job):
+                raise _ServerDied("short write")
+        except OSError as e:
+            raise _ServerDied(str(e)) from None
+
+    def done(self, seq: int, timeout: float) -> bool:
+        """True once the checker reports job `seq` finished within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                self.sock.settimeout(remaining)
+                msg = self.sock.recv(64)
+            except OSError:
+                return False
+            if not msg:
+                return False
+            if msg == b"D%d" % seq:
+                return True
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+        if os.getpid() != self.owner:
+            return
+        self.proc.kill()  # it may be stuck in a test's own code; it holds nothing worth a goodbye
+        self.proc.wait()
 
 
 def _program_fd(program: str) -> int:
@@ -434,6 +606,16 @@ def _program_fd(program: str) -> int:
         view = view[os.write(fd, view):]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def _nonce_fd(nonce: str) -> int:
+    """The read end of a pipe that holds the nonce: only the process that writes the verdict reads it."""
+    r, w = os.pipe()
+    try:
+        os.write(w, nonce.encode())
+    finally:
+        os.close(w)
+    return r
 
 
 def _close_servers(lock: threading.Lock, servers: set[_ForkServer], idle: list[_ForkServer]) -> None:
@@ -467,10 +649,14 @@ def _classify(verdict: bytes, nonce: bytes, status: int, timed_out: bool, timeou
     if timed_out:
         return "timeout", f"killed after {timeout:g}s wall clock"
     sig = -status if status < 0 else (status - 128 if status > 128 else 0)
-    if sig == signal.SIGXCPU:
-        return "timeout", "CPU time limit exceeded"
     text = verdict.decode("utf-8", "replace")
     kind, _, msg = text.partition(" ")
+    if kind == "X":  # the checker lost its sample: how the sample ended says why
+        text = ""
+        if not sig:
+            return "failed", f"{msg} (exit status {status})"
+    if sig == signal.SIGXCPU:
+        return "timeout", "CPU time limit exceeded"
     if kind == "M":
         return "oom", "MemoryError: memory limit reached"
     if sig == signal.SIGKILL and not text:

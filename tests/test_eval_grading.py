@@ -18,10 +18,10 @@ def test_unconventional_problems_are_real_and_solved_by_their_references():
     assert len(problems) >= 20
     assert len({p.entry_point for p in problems.values()}) == len(problems)
     sandbox = Sandbox(timeout=3.0, memory_mb=1024)
-    good = sandbox.run_many([p.program(p.canonical_solution) for p in problems.values()])
+    good = sandbox.run_many([p.checked(p.canonical_solution) for p in problems.values()])
     assert all(r.passed for r in good), [(t, r.detail) for t, r in zip(problems, good) if not r.passed]
     # the tests bite: an empty body fails every problem
-    bad = sandbox.run_many([p.program("    return None\n") for p in problems.values()])
+    bad = sandbox.run_many([p.checked("    return None\n") for p in problems.values()])
     assert not any(r.passed for r in bad)
 
 

@@ -1,4 +1,4 @@
-"""Functional correctness: run every sample's program in the sandbox and compute pass@k."""
+"""Functional correctness: judge every sample in the sandbox (tests outside the sample's process), pass@k."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def evaluate_samples(
 ) -> tuple[list[dict], dict]:
     """(results in input order: each row + passed + outcome + detail, summary with pass@k)."""
     ids = match_samples(samples, problems, source, normalize)
-    programs = [problems[tid].program(row["completion"]) for tid, row in zip(ids, samples)]
+    programs = [problems[tid].checked(row["completion"]) for tid, row in zip(ids, samples)]
     t0 = time.monotonic()
     verdicts = sandbox.run_many(programs, progress=progress)
     elapsed = time.monotonic() - t0

