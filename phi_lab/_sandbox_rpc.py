@@ -399,16 +399,30 @@ def _test_line(e: BaseException) -> str:
     return "" if line is None else f" (test line {line})"
 
 
+def _exit_with_harness(fd: int) -> None:
+    """Leave when the harness hangs up, even in the middle of a test stuck in its own loop."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)  # POLLHUP and POLLERR are always reported too
+    while True:
+        for _fd, events in poller.poll():
+            if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
+                os._exit(1)
+
+
 def checker_main(argv: list) -> None:
     """One job at a time from the harness: JSON + 3 fds (request pipe, answer pipe, verdict pipe)."""
     import resource
     import socket
+    import threading
 
     cfg = dict(a.split("=", 1) for a in argv)
     memory = int(cfg["memory_bytes"])
     resource.setrlimit(resource.RLIMIT_AS, (memory, resource.getrlimit(resource.RLIMIT_AS)[1]))
     sys.set_int_max_str_digits(0)  # the tests may print or compare huge ints, as in one process
     ctrl = socket.socket(fileno=int(cfg["ctrl"]))
+    threading.Thread(target=_exit_with_harness, args=(ctrl.fileno(),), daemon=True).start()
     ctrl.sendall(b"READY")
     while True:
         try:

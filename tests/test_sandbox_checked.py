@@ -8,6 +8,9 @@ pass in the single-process mode (`Sandbox.run(str)`), which is why benchmarks do
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import textwrap
 import time
 from collections import Counter, OrderedDict, namedtuple
@@ -192,3 +195,46 @@ def test_oversized_and_self_containing_results_fail_cleanly(sb):
     handle = CheckedSolution("class N:\n    pass\ndef f():\n    n = N()\n    n.v = 3\n    return n\n",
                              "assert f().v == 3\n")
     assert sb.run(handle).passed  # an object of the solution's own class stays there; its fields cross
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().split(b") ")[1][:1] != b"Z"
+    except OSError:
+        return False
+
+
+def test_checkers_go_with_their_sandbox_and_with_a_killed_harness():
+    with Sandbox(timeout=1.0, memory_mb=512, workers=1) as box:
+        assert box.run(CheckedSolution("def f():\n    return 1\n", "assert f() == 1\n")).passed
+        checkers = [s.checker.proc.pid for s in box._servers if s.checker is not None]
+        assert checkers and all(map(_alive, checkers))
+    assert not any(map(_alive, checkers))
+    # A harness killed while its checker is stuck in a test's own loop takes the checker with it.
+    script = textwrap.dedent(
+        """
+        import threading, time
+        from phi_lab.sandbox import CheckedSolution, Sandbox
+        box = Sandbox(timeout=60.0, memory_mb=512, workers=1)
+        job = CheckedSolution("def f():\\n    return 1\\n", "assert f() == 1\\nwhile True:\\n    pass\\n")
+        threading.Thread(target=box.run, args=(job,), daemon=True).start()
+        while not any(s.checker for s in list(box._servers)):
+            time.sleep(0.01)
+        time.sleep(0.3)
+        print(*[s.checker.proc.pid for s in box._servers], flush=True)
+        time.sleep(60)
+        """
+    )
+    harness = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        stuck = [int(p) for p in harness.stdout.readline().split()]
+        assert stuck and all(map(_alive, stuck))
+    finally:
+        harness.kill()
+        harness.wait()
+    end = time.monotonic() + 5
+    while any(map(_alive, stuck)) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert not any(map(_alive, stuck))
