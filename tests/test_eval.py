@@ -236,3 +236,24 @@ def test_likelihood_cli_limit_takes_the_first_problems(tiny_model_dir, tmp_path)
     rows = [json.loads(line) for line in (out / "likelihood.jsonl").read_text().splitlines()]
     assert [r["task_id"] for r in rows] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     assert main(["eval", "likelihood", "--model", str(tiny_model_dir), "--limit", "0", "--out", str(out)]) != 0
+
+
+def test_evaluation_loads_a_checkpoint_once_and_notices_a_rewrite(tmp_path, tiny_tokenizer):
+    import os
+
+    import torch
+    from conftest import save_tiny_model
+
+    from phi_lab.loading import load_model, load_model_cached
+
+    ckpt = save_tiny_model(tmp_path / "ckpt", tiny_tokenizer, seed=1)
+    first, _ = load_model_cached(ckpt)
+    assert load_model_cached(str(ckpt))[0] is first  # the five eval verbs of notebook 04 share one load
+    save_tiny_model(ckpt, tiny_tokenizer, seed=2)  # e.g. training wrote a newer checkpoint there
+    weights = ckpt / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))  # coarse clocks
+    second, _ = load_model_cached(ckpt)
+    assert second is not first
+    fresh, _ = load_model(ckpt)
+    assert all(torch.equal(a, b) for a, b in zip(second.state_dict().values(), fresh.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), fresh.state_dict().values()))

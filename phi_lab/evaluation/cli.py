@@ -152,7 +152,7 @@ def run_functional(args) -> int:
 def run_likelihood(args) -> int:
     from phi_lab.evaluation.likelihood import solution_nll
     from phi_lab.evaluation.tasks import humaneval_problems, mbpp_problems
-    from phi_lab.loading import load_model
+    from phi_lab.loading import load_model_cached
 
     out = Path(args.out)
     try:
@@ -162,7 +162,7 @@ def run_likelihood(args) -> int:
             if args.limit < 1:
                 raise ValueError(f"--limit must be >= 1, got {args.limit}")
             problems = dict(list(problems.items())[: args.limit])
-        model, tok = load_model(args.model, device=args.device)
+        model, tok = load_model_cached(args.model, device=args.device)
     except (FileNotFoundError, ValueError, SampleFileError) as e:
         return _fail(str(e))
     t0 = time.monotonic()

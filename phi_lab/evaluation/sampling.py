@@ -61,7 +61,7 @@ def generate_samples(
     from tqdm.auto import tqdm
 
     from phi_lab.generation import generate_text
-    from phi_lab.loading import load_model
+    from phi_lab.loading import load_model_cached
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -81,7 +81,7 @@ def generate_samples(
     model = tok = None
     for start in tqdm(todo, desc="sampling", unit="chunk", disable=not progress):
         if model is None:
-            model, tok = load_model(model_path, device=device)
+            model, tok = load_model_cached(model_path, device=device)
         part = order[start : start + chunk]
         texts = generate_text(
             model, tok, [problems[tid].prompt for tid, _ in part], max_new_tokens=max_new_tokens,
