@@ -338,6 +338,9 @@ def start_checked(cfg: dict, out_fd: int, err_fd: int, req_fd: int, prog_fd: int
     """
     try:
         os.setsid()
+        if cfg.get("cpu") is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, {cfg["cpu"]})  # the checker's CPU: cheap round trips
         source = _read_all(prog_fd).decode("utf-8")
         null = os.open(os.devnull, os.O_RDONLY)
         for src, dst in ((null, 0), (out_fd, 1), (err_fd, 2), (req_fd, 3), (resp_fd, 4)):

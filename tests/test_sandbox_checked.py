@@ -238,3 +238,13 @@ def test_checkers_go_with_their_sandbox_and_with_a_killed_harness():
     while any(map(_alive, stuck)) and time.monotonic() < end:
         time.sleep(0.02)
     assert not any(map(_alive, stuck))
+
+
+def test_a_sample_runs_on_its_checkers_cpu():
+    # Each assert is a round trip between the two: on one CPU it is a switch, not a cross-CPU wake-up.
+    with Sandbox(timeout=2.0, memory_mb=512, workers=1) as box:
+        job = CheckedSolution("import os\ndef cpus():\n    return sorted(os.sched_getaffinity(0))\n",
+                              "assert len(cpus()) == 1\n")
+        assert box.run(job).passed
+        (server,) = box._servers
+        assert os.sched_getaffinity(server.checker.proc.pid) == {server.cpu}
