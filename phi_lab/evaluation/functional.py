@@ -56,6 +56,8 @@ def evaluate_samples(
                              "max": max(map(len, by_task.values()), default=0)},
         "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
         "isolation": sandbox.isolation,
+        # how a pass was decided: the tests ran in a trusted checker, calling the sandboxed completion
+        "verdicts": "trusted checker",
         "timeout_s": sandbox.timeout,
         "workers": sandbox.workers,
         "wall_s": round(elapsed, 3),
