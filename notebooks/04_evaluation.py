@@ -42,6 +42,11 @@ from phi_lab.paths import default_mbpp_path
 run, out = Path(run_dir), Path(out_dir)
 models = json.loads((run / "training" / "models.json").read_text())
 mbpp = mbpp_path or str(default_mbpp_path())
+# MBPP is not bundled (CC-BY 4.0, read from a path): without it the MBPP columns stay empty, loudly.
+has_mbpp = Path(mbpp).exists()
+if not has_mbpp:
+    display(Markdown(f"**MBPP not found at `{mbpp}`**: its columns are left empty. Set `mbpp_path` or "
+                     "`PHI_LAB_MBPP` to an mbpp.jsonl to fill them."))
 gen = ["--temperature", "0", "--max-new-tokens", str(max_new_tokens), "--seed", str(seed),
        "--device", device]
 
@@ -58,8 +63,9 @@ for m in models:
     mb = ["--limit", str(mbpp_limit)] if mbpp_limit else []
     grader = ["--llm-model", llm_model] if llm_model else []
     assert phi_lab(["eval", "humaneval", "--model", m["path"], "--n", "1", *gen, *he, "--out", str(d / "humaneval")]) == 0
-    assert phi_lab(["eval", "mbpp", "--model", m["path"], "--n", "1", "--mbpp", mbpp, *gen, *mb, "--out", str(d / "mbpp")]) == 0
-    for bench, limit in (("humaneval", he), ("mbpp", mb)):
+    if has_mbpp:
+        assert phi_lab(["eval", "mbpp", "--model", m["path"], "--n", "1", "--mbpp", mbpp, *gen, *mb, "--out", str(d / "mbpp")]) == 0
+    for bench, limit in (("humaneval", he), ("mbpp", mb))[: 2 if has_mbpp else 1]:
         assert phi_lab(["eval", "likelihood", "--model", m["path"], "--benchmark", bench, "--mbpp", mbpp, *limit,
                         "--device", device, "--out", str(d / f"nll-{bench}")]) == 0
     assert phi_lab(["eval", "grade", "--model", m["path"], *gen, *grader, "--out", str(d / "graded")]) == 0
@@ -67,18 +73,22 @@ for m in models:
     rows.append({
         **m,
         "humaneval_pass1": summary(d / "humaneval")["pass@1"],
-        "mbpp_pass1": summary(d / "mbpp")["pass@1"],
+        "mbpp_pass1": summary(d / "mbpp")["pass@1"] if has_mbpp else None,
         "humaneval_nll": summary(d / "nll-humaneval")["nll_per_token"],
-        "mbpp_nll": summary(d / "nll-mbpp")["nll_per_token"],
+        "mbpp_nll": summary(d / "nll-mbpp")["nll_per_token"] if has_mbpp else None,
         "graded_score": None if graded["score_percent"] is None else graded["score_percent"] / 100,
         "grader": graded["grader"],
         "isolation": summary(d / "humaneval").get("isolation"),
     })
 
 # %%
+def fmt(x, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
 display(Markdown("| model | HumanEval | MBPP | HumanEval NLL | MBPP NLL | graded |\n|---|---|---|---|---|---|\n" + "\n".join(
-    f"| {r['name']} | {r['humaneval_pass1']:.1%} | {r['mbpp_pass1']:.1%} | {r['humaneval_nll']:.3f} | "
-    f"{r['mbpp_nll']:.3f} | {r['graded_score'] if r['graded_score'] is None else format(r['graded_score'], '.0%')} |"
+    f"| {r['name']} | {fmt(r['humaneval_pass1'], '.1%')} | {fmt(r['mbpp_pass1'], '.1%')} | {fmt(r['humaneval_nll'], '.3f')} | "
+    f"{fmt(r['mbpp_nll'], '.3f')} | {fmt(r['graded_score'], '.0%')} |"
     for r in rows)))
 
 # %%

@@ -151,11 +151,27 @@ def source_hash() -> str:
     return h.hexdigest()
 
 
+def inputs_hash(params: dict) -> str:
+    """Hash of the data a stage reads from outside the run: MBPP (not bundled; absent is a state too)
+    and any file a `*_path` parameter names. A dataset that appears or changes reruns the stage."""
+    from phi_lab.paths import default_mbpp_path
+
+    paths = [default_mbpp_path()] + [
+        Path(v) for k, v in sorted(params.items()) if k.endswith("_path") and isinstance(v, str) and v
+    ]
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(str(path).encode())
+        h.update(_sha256_file(path).encode() if path.is_file() else b"absent")
+    return h.hexdigest()
+
+
 def stage_key(stage: Stage, upstream: list[str], src: str) -> str:
     h = hashlib.sha256()
     h.update(stage.notebook.read_bytes())
     h.update(json.dumps(stage.params, sort_keys=True).encode())
     h.update(src.encode())
+    h.update(inputs_hash(stage.params).encode())
     for key in upstream:
         h.update(key.encode())
     return h.hexdigest()

@@ -6,6 +6,7 @@ import pytest
 
 from phi_lab.decontamination.benchmarks import BenchmarkProblem, iter_texts, load_humaneval
 from phi_lab.decontamination.ngrams import NGramIndex, summarize, words
+from phi_lab.paths import default_mbpp_path
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,7 @@ def test_scan_streams_jsonl_and_reports_bad_lines(tmp_path, humaneval):
         list(iter_texts(path))
 
 
+@pytest.mark.skipif(not default_mbpp_path().exists(), reason="MBPP data not present (../shared/data/mbpp)")
 def test_mbpp_benchmark_loads_by_split(tmp_path):
     from phi_lab.decontamination.benchmarks import load_benchmark, load_mbpp
 

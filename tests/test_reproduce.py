@@ -73,6 +73,19 @@ def test_unknown_parameter_is_an_error(tmp_path, monkeypatch):
         reproduce.plan("bad2")
 
 
+def test_a_stage_reruns_when_outside_data_appears_or_changes(tmp_path, monkeypatch):
+    stage = next(s for s in reproduce.plan("smoke") if s.name == "evaluation")
+    mbpp = tmp_path / "mbpp.jsonl"
+    monkeypatch.setenv("PHI_LAB_MBPP", str(mbpp))
+    absent = reproduce.stage_key(stage, [], "src")
+    mbpp.write_text('{"task_id": 11}\n')
+    present = reproduce.stage_key(stage, [], "src")
+    mbpp.write_text('{"task_id": 12}\n')
+    changed = reproduce.stage_key(stage, [], "src")
+    assert len({absent, present, changed}) == 3
+    assert reproduce.stage_key(stage, [], "src") == changed  # and nothing else moves it
+
+
 @pytest.mark.slow
 def test_smoke_reproduce_end_to_end_then_cached(tmp_path):
     out = tmp_path / "run"
