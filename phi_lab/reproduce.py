@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -183,6 +184,28 @@ def _check_no_secrets(text: str, where: str) -> None:
             raise RuntimeError(f"refusing to write {where}: it contains the value of ${name}")
 
 
+STAGE_KEY_FILE = ".stage-key"
+
+
+def prepare_stage_dir(run_dir: Path, stage: str, key: str, fresh: bool = False) -> None:
+    """Before a stage runs: keep its directory if it was started under this very key (an interrupted
+    run, whose resumable steps pick up where they stopped), else move it to `.previous/<stage>`: its
+    contents come from other code, parameters or data, and steps that refuse to mix runs (rightly)
+    would fail on them. The last stale copy stays there for inspection."""
+    d = run_dir / stage
+    marker = d / STAGE_KEY_FILE
+    recorded = marker.read_text().strip() if marker.exists() else None
+    if d.exists() and any(d.iterdir()) and (fresh or recorded != key):
+        previous = run_dir / ".previous" / stage
+        if previous.exists():
+            shutil.rmtree(previous)
+        previous.parent.mkdir(parents=True, exist_ok=True)
+        d.rename(previous)
+        print(f"[{stage}] outputs of an earlier run moved to {previous}", file=sys.stderr)
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, key + "\n")
+
+
 def run_stage(stage: Stage, run_dir: Path, kernel: str, cell_timeout: int) -> float:
     import jupytext
     import papermill as pm
@@ -291,6 +314,7 @@ def reproduce(
             print(f"[{stage.name}] cached ({key[:12]})", file=sys.stderr)
         else:
             print(f"[{stage.name}] running {stage.notebook.name} ...", file=sys.stderr)
+            prepare_stage_dir(run_dir, stage.name, key, fresh=force)
             try:
                 entry["seconds"] = round(run_stage(stage, run_dir, kernel, cell_timeout), 1)
             except Exception as e:

@@ -73,6 +73,20 @@ def test_unknown_parameter_is_an_error(tmp_path, monkeypatch):
         reproduce.plan("bad2")
 
 
+def test_a_rerun_stage_starts_clean_unless_it_was_interrupted_under_the_same_key(tmp_path):
+    run = tmp_path / "run"
+    reproduce.prepare_stage_dir(run, "filtering", "key-1")
+    (run / "filtering" / "partial.jsonl").write_text("half of a resumable step\n")
+    reproduce.prepare_stage_dir(run, "filtering", "key-1")  # interrupted, same code and data: resume
+    assert (run / "filtering" / "partial.jsonl").exists()
+    reproduce.prepare_stage_dir(run, "filtering", "key-2")  # other code, parameters or data: fresh
+    assert not (run / "filtering" / "partial.jsonl").exists()
+    assert (run / ".previous" / "filtering" / "partial.jsonl").exists()  # kept for inspection
+    (run / "filtering" / "new.txt").write_text("x")
+    reproduce.prepare_stage_dir(run, "filtering", "key-2", fresh=True)  # --force
+    assert not (run / "filtering" / "new.txt").exists() and (run / ".previous" / "filtering" / "new.txt").exists()
+
+
 def test_a_stage_reruns_when_outside_data_appears_or_changes(tmp_path, monkeypatch):
     stage = next(s for s in reproduce.plan("smoke") if s.name == "evaluation")
     mbpp = tmp_path / "mbpp.jsonl"
