@@ -468,14 +468,7 @@ class _ForkServer:
         self.retiring = False
         if checker_argv is not None:
             self.checker = _Checker(checker_argv, env, cpu, wait=False)
-        try:
-            self.sock.settimeout(_SERVER_START_S)
-            hello = self.sock.recv(1024)
-        except OSError as e:
-            hello = repr(e).encode()
-        if hello != b"READY":
-            self.close()
-            raise RuntimeError(f"phi_lab.sandbox: fork server failed to start: {hello.decode(errors='replace')}")
+        _await_ready(self.sock, "fork server", self.close)
 
     def alive(self) -> bool:
         return not self.retiring and self.proc.poll() is None
@@ -576,14 +569,7 @@ class _Checker:
             self.wait_ready()
 
     def wait_ready(self) -> None:
-        try:
-            self.sock.settimeout(_SERVER_START_S)
-            hello = self.sock.recv(1024)
-        except OSError as e:
-            hello = repr(e).encode()
-        if hello != b"READY":
-            self.close()
-            raise RuntimeError(f"phi_lab.sandbox: checker failed to start: {hello.decode(errors='replace')}")
+        _await_ready(self.sock, "checker", self.close)
         self.ready = True
 
     def start(self, job: bytes, fds: list[int]) -> None:
@@ -617,6 +603,18 @@ class _Checker:
             return
         self.proc.kill()  # it may be stuck in a test's own code; it holds nothing worth a goodbye
         self.proc.wait()
+
+
+def _await_ready(sock: socket.socket, what: str, close) -> None:
+    """A helper process's first word is READY; anything else (or silence) closes it and raises."""
+    try:
+        sock.settimeout(_SERVER_START_S)
+        hello = sock.recv(1024)
+    except OSError as e:
+        hello = repr(e).encode()
+    if hello != b"READY":
+        close()
+        raise RuntimeError(f"phi_lab.sandbox: {what} failed to start: {hello.decode(errors='replace')}")
 
 
 def _program_fd(program: str) -> int:

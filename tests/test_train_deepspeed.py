@@ -8,12 +8,7 @@ the optimizer is torch's AdamW as a client optimizer, so no optimizer op is ever
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -60,7 +55,7 @@ def test_deepspeed_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, pac
     restarted with --resume logs bit-for-bit the losses of an uninterrupted run. Dropout stays on,
     so equality also proves every rank's RNG state, the partitioned optimizer state, the scheduler
     and the sampler position came back."""
-    from test_train_runs import ENV, phi_lab_train
+    from test_train_runs import phi_lab_train, train_until_killed
 
     common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "40", "--save-every", "4",
               "--eval-every", "20", "--launcher", "deepspeed", "--nproc", "2"]
@@ -68,20 +63,7 @@ def test_deepspeed_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, pac
     phi_lab_train(*common, "--out", str(full), timeout=600)
 
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--no-progress", *common, "--out", str(run)]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)  # its own process group: the kill reaches the workers
-    metrics = run / "metrics.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and metrics.read_text().count('"kind": "train"') >= 6:
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
-    _wait_until_gone(proc.pid)
-    killed_at = read_metrics(run)[-1]["step"]
+    killed_at = train_until_killed(common, run, after_steps=6, timeout=300, group=True)  # launcher + workers
     assert 6 <= killed_at < 40
 
     resumed = phi_lab_train(*common, "--out", str(run), "--resume", timeout=600)
@@ -93,15 +75,3 @@ def test_deepspeed_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, pac
     assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in ref]
     assert [r["lr"] for r in got] == [r["lr"] for r in ref]
     assert [r["val_loss"] for r in read_metrics(run, "val")] == [r["val_loss"] for r in read_metrics(full, "val")]
-
-
-def _wait_until_gone(pgid: int, timeout: float = 30) -> None:
-    """SIGKILL is asynchronous: wait until no process of the killed group is left."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"processes of group {pgid} outlived SIGKILL")

@@ -82,6 +82,32 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "unknown training preset 'nope'" in proc.stderr
 
 
+def train_until_killed(common: list[str], out: Path, after_steps: int, timeout: float = 120,
+                       group: bool = False) -> int:
+    """Start `phi-lab train`, SIGKILL it (its whole process group with `group`, so launched workers
+    die too) once `after_steps` train steps are logged; the last step logged."""
+    cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--no-progress", *common, "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=group)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and metrics.read_text().count('"kind": "train"') >= after_steps:
+            break
+        time.sleep(0.01)
+    (os.killpg if group else os.kill)(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    while group:  # SIGKILL is asynchronous: wait until no process of the group is left
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.time() < deadline + 30, f"processes of group {proc.pid} outlived SIGKILL"
+        time.sleep(0.05)
+    return read_metrics(out)[-1]["step"]
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, packed_code: Path) -> None:
     # dropout stays on (0.1): equal losses also prove the RNG states were restored
@@ -91,18 +117,7 @@ def test_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, packed_code: 
     phi_lab_train(*common, "--out", str(full))
 
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--no-progress", *common, "--out", str(run)]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    metrics = run / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and metrics.read_text().count('"kind": "train"') >= 12:
-            break
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
-    killed_at = read_metrics(run)[-1]["step"]
+    killed_at = train_until_killed(common, run, after_steps=12)
     assert 12 <= killed_at < 40
 
     resumed = phi_lab_train(*common, "--out", str(run), "--resume")
