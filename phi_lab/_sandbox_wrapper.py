@@ -391,11 +391,10 @@ def sweep_namespace(sample_pid: int) -> int | None:
             status = st
 
 
-def sweep_limits(*uids: int | None) -> None:
-    """Without a pid namespace: the sample's uids, then every descendant (we are their subreaper)."""
-    for uid in uids:
-        if uid is not None:
-            kill_uid(uid)
+def sweep_limits(uid: int | None) -> None:
+    """Without a pid namespace: the sample's uid, then every descendant (we are their subreaper)."""
+    if uid is not None:
+        kill_uid(uid)
     kill_descendants()
     while True:
         try:
