@@ -396,6 +396,11 @@ def sweep_limits(uid: int | None) -> None:
     if uid is not None:
         kill_uid(uid)
     kill_descendants()
+    reap_exited()
+
+
+def reap_exited() -> None:
+    """Reap every child that has already exited, without waiting for the others."""
     while True:
         try:
             if os.waitpid(-1, os.WNOHANG)[0] == 0:
@@ -448,9 +453,4 @@ def kill_descendants() -> None:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 continue
-        while True:
-            try:
-                if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
+        reap_exited()

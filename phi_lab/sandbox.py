@@ -476,12 +476,7 @@ class _ForkServer:
     def start(self, fields: dict, fds: list[int]) -> int:
         self.seq += 1
         payload = b"R" + "\0".join(_config_args({"seq": self.seq, **fields})).encode("utf-8", "surrogateescape")
-        try:
-            self.sock.settimeout(_SERVER_START_S)
-            if socket.send_fds(self.sock, [payload], fds) != len(payload):
-                raise _ServerDied("short write")
-        except OSError as e:
-            raise _ServerDied(str(e)) from None
+        _send_with_fds(self.sock, payload, fds)
         return self.seq
 
     def start_checker(self, job: bytes, fds: list[int], argv: list[str]) -> _Checker:
@@ -575,12 +570,7 @@ class _Checker:
     def start(self, job: bytes, fds: list[int]) -> None:
         if not self.ready:
             self.wait_ready()
-        try:
-            self.sock.settimeout(_SERVER_START_S)
-            if socket.send_fds(self.sock, [job], fds) != len(job):
-                raise _ServerDied("short write")
-        except OSError as e:
-            raise _ServerDied(str(e)) from None
+        _send_with_fds(self.sock, job, fds)
 
     def done(self, seq: int, timeout: float) -> bool:
         """True once the checker reports job `seq` finished within `timeout`."""
@@ -603,6 +593,16 @@ class _Checker:
             return
         self.proc.kill()  # it may be stuck in a test's own code; it holds nothing worth a goodbye
         self.proc.wait()
+
+
+def _send_with_fds(sock: socket.socket, payload: bytes, fds: list[int]) -> None:
+    """One message and its file descriptors to a helper process; _ServerDied if it is gone."""
+    try:
+        sock.settimeout(_SERVER_START_S)
+        if socket.send_fds(sock, [payload], fds) != len(payload):
+            raise _ServerDied("short write")
+    except OSError as e:
+        raise _ServerDied(str(e)) from None
 
 
 def _await_ready(sock: socket.socket, what: str, close) -> None:

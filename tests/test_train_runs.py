@@ -121,11 +121,18 @@ def test_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, packed_code: 
     assert 12 <= killed_at < 40
 
     resumed = phi_lab_train(*common, "--out", str(run), "--resume")
-    m = re.search(r"resuming from \S+step-(\d+) ", resumed.stdout)
-    assert m and 10 <= int(m.group(1)) < killed_at, (killed_at, resumed.stdout[:2000])
+    assert_resumed_run_equals(full, run, resumed.stdout, first_checkpoint=10, killed_at=killed_at, steps=40)
+
+
+def assert_resumed_run_equals(full: Path, run: Path, resume_log: str, first_checkpoint: int, killed_at: int,
+                              steps: int) -> None:
+    """The resumed `run` started from a checkpoint no later than the kill and logged, bit for bit, the
+    losses, grad norms, lr and validation losses of the uninterrupted `full` run."""
+    m = re.search(r"resuming from \S+step-(\d+) ", resume_log)
+    assert m and first_checkpoint <= int(m.group(1)) <= killed_at, (killed_at, resume_log[-2000:])
     ref, got = read_metrics(full), read_metrics(run)
-    assert [r["step"] for r in got] == list(range(1, 41))
-    assert [r["loss"] for r in got] == [r["loss"] for r in ref], (killed_at, m.group(1))  # bit-for-bit
+    assert [r["step"] for r in got] == list(range(1, steps + 1))
+    assert [r["loss"] for r in got] == [r["loss"] for r in ref], (killed_at, m.group(1))
     assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in ref]
     assert [r["lr"] for r in got] == [r["lr"] for r in ref]
     assert [r["val_loss"] for r in read_metrics(run, "val")] == [r["val_loss"] for r in read_metrics(full, "val")]
