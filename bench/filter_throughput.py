@@ -34,9 +34,9 @@ def main() -> int:
     import torch
 
     from phi_lab.data.offline import offline_python_corpus
-    from phi_lab.embeddings import get_embedder
     from phi_lab.filtering.classifier import ClassifierConfig, fit_classifier
     from phi_lab.filtering.heuristic import HeuristicAnnotator
+    from phi_lab.model.embeddings import get_embedder
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -29,8 +29,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-import phi_lab.model as pm
-from phi_lab.model import Phi, PhiConfig
+import phi_lab.model.phi as pm
+from phi_lab.model.phi import Phi, PhiConfig
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -117,7 +117,7 @@ def check_preset(preset: str, args, device: torch.device, flash_fn) -> list[dict
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", nargs="+", default=["phi-1-small", "phi-1"], help="phi_lab.model presets")
+    ap.add_argument("--preset", nargs="+", default=["phi-1-small", "phi-1"], help="phi_lab.model.phi presets")
     ap.add_argument("--seq-len", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--dtype", choices=list(DTYPES), default="bf16")

@@ -20,8 +20,9 @@ import time
 import torch
 from transformers import PhiForCausalLM
 
-from phi_lab.generation import generate
-from phi_lab.model import Phi, PhiConfig
+from phi_lab.model.generation import generate
+from phi_lab.model.hf_format import save_pretrained
+from phi_lab.model.phi import Phi, PhiConfig
 
 
 def _sync(device: str) -> None:
@@ -57,7 +58,7 @@ def main() -> None:
     torch.manual_seed(0)
     ours = Phi(cfg)
     with tempfile.TemporaryDirectory() as d:  # identical weights in both implementations
-        ours.save_pretrained(d)
+        save_pretrained(ours, d)
         theirs = PhiForCausalLM.from_pretrained(d, attn_implementation="sdpa")
     ours = ours.to(args.device, dtype).train()
     theirs = theirs.to(args.device, dtype).train()

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from phi_lab.data.documents import SkipLog
     from phi_lab.data.offline import offline_python_corpus
     from phi_lab.data.pack import PackConfig, pack
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     t0 = time.perf_counter()
     if args.tokenizer:

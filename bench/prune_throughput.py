@@ -65,16 +65,16 @@ class _ConstantEmbedder:
 
 def synthetic_exercises(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
     """(id, prompt, solution) from MBPP solutions, identifiers suffixed per copy."""
-    from phi_lab.decontamination.benchmarks import load_mbpp
+    from phi_lab.benchmarks import mbpp_problems
 
-    base = [p for p in load_mbpp(split="all") if p.code.strip()]
+    base = [p for p in mbpp_problems(split="all", style="docstring").values() if p.code.strip()]
     rng = random.Random(seed)
     out = []
     for i in range(n):
         p = base[rng.randrange(len(base))]
         suffix = f"_{i}"
         code = re.sub(r"\b(def|class)\s+(\w+)", lambda m, s=suffix: f"{m.group(1)} {m.group(2)}{s}", p.code)
-        out.append((f"bench-{i}", f'"""{p.prompt}"""\n', code))
+        out.append((f"bench-{i}", f'"""{p.description}"""\n', code))
     return out
 
 
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
+    from phi_lab.benchmarks import humaneval_problems
     from phi_lab.decontamination import similarity as sim
-    from phi_lab.decontamination.benchmarks import load_humaneval
     from phi_lab.decontamination.ngrams import NGramIndex
 
     cores = os.cpu_count() or 1
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if load > cores:
         print(f"warning: load average {load:.1f} on {cores} cores: other work shares this machine, rates are low")
     workers = args.workers or cores
-    problems = load_humaneval()
+    problems = list(humaneval_problems().values())
     pcodes = [p.code for p in problems]
     exs = synthetic_exercises(args.exercises)
     codes = [p + s for _, p, s in exs]
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. Embedding throughput per dtype on the same sample, and the prefilter's pass rate with the default
     # embedder and threshold.
-    from phi_lab.embeddings import MiniLMEmbedder
+    from phi_lab.model.embeddings import MiniLMEmbedder
 
     sample = codes[: args.embed_sample]
     embedders = {dt: MiniLMEmbedder(dtype=dt) for dt in EMBED_DTYPES}

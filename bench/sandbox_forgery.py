@@ -45,8 +45,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=3.0)
     args = ap.parse_args()
 
+    from phi_lab.benchmarks import humaneval_problems
     from phi_lab.evaluation.attacks import ATTACKS
-    from phi_lab.evaluation.tasks import humaneval_problems
     from phi_lab.sandbox import Sandbox
 
     problems = humaneval_problems()

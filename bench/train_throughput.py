@@ -1,6 +1,6 @@
 """Training throughput: full optimizer steps of phi_lab's Phi vs transformers' PhiForCausalLM.
 
-Both models get the same config (`PhiConfig.to_hf_dict()`), the same weights, the same batch, the
+Both models get the same config (`config_to_hf`), the same weights, the same batch, the
 same AdamW and loss, and the same threads; a step is forward + backward + AdamW step + zero_grad.
 Rounds of the two are interleaved and the median round counts, so load from other processes on a
 shared machine hits both alike. On a GPU it also reports MFU (peak FLOP/s from
@@ -21,7 +21,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from phi_lab.model import Phi, PhiConfig, estimate_flops_per_token
+from phi_lab.model.hf_format import config_to_hf, hf_state_dict
+from phi_lab.model.phi import Phi, PhiConfig, estimate_flops_per_token
 from phi_lab.training.metrics import peak_flops
 
 AMP = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -33,10 +34,10 @@ def build(impl: str, cfg: PhiConfig, reference: Phi, device: torch.device) -> to
     from transformers import PhiConfig as HFPhiConfig
     from transformers import PhiForCausalLM
 
-    hf_cfg = HFPhiConfig(**{k: v for k, v in cfg.to_hf_dict().items() if k not in ("architectures", "model_type")})
+    hf_cfg = HFPhiConfig(**{k: v for k, v in config_to_hf(cfg).items() if k not in ("architectures", "model_type")})
     hf_cfg._attn_implementation = "sdpa"
     model = PhiForCausalLM(hf_cfg)
-    model.load_state_dict(reference.hf_state_dict())  # identical weights
+    model.load_state_dict(hf_state_dict(reference))  # identical weights
     return model.to(device)
 
 

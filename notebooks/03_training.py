@@ -40,7 +40,7 @@ from pathlib import Path
 
 from phi_lab.cli import main as phi_lab
 from phi_lab.data import default_tokenizer
-from phi_lab.tokenizer import PhiTokenizer
+from phi_lab.model.tokenizer import PhiTokenizer
 from phi_lab.training.launch import run_training
 
 run, out = Path(run_dir), Path(out_dir)

@@ -28,14 +28,15 @@ import torch
 from IPython.display import Image, Markdown, display
 
 from phi_lab import reporting
-from phi_lab.model import Phi, PhiConfig
+from phi_lab.model.hf_format import read_config
+from phi_lab.model.phi import Phi
 
 run, out = Path(run_dir), Path(out_dir)
 results = json.loads((run / "evaluation" / "results.json").read_text())
 
 
 def n_params(path: str) -> int:
-    config = PhiConfig.from_hf_dict(json.loads((Path(path) / "config.json").read_text()))
+    config = read_config(path)
     with torch.device("meta"):
         return Phi(config).num_parameters()
 

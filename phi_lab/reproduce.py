@@ -12,7 +12,6 @@ parameters, and the manifest is checked to hold none of their values.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -348,44 +347,3 @@ def _write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     text = json.dumps(manifest, indent=2, default=str)
     _check_no_secrets(text, "manifest.json")
     atomic_write_text(run_dir / "manifest.json", text + "\n")
-
-
-def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
-    p = sub.add_parser(
-        name, help=help, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument(
-        "--preset", default="micro", help="parameter set in params/ (smoke, micro, gpu-small, paper)"
-    )
-    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
-    p.add_argument(
-        "--kernel", default=None, help="Jupyter kernel (default: phi-lab if registered, else python3)"
-    )
-    p.add_argument("--cell-timeout", type=int, default=1800, help="seconds one notebook cell may run")
-    p.add_argument("--only", nargs="+", default=None, help="run only these stages (others must be cached)")
-    p.add_argument("--force", action="store_true", help="ignore the stage cache")
-    p.add_argument("--list", action="store_true", help="print the stages and their parameters, run nothing")
-    p.set_defaults(func=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.list:
-        for stage in plan(args.preset):
-            state = "" if stage.exists else "  [not built yet]"
-            print(f"{stage.name:<11} {stage.notebook.name}{state}\n    {json.dumps(stage.params)}")
-        return 0
-    out = args.out or repo_root() / "runs" / args.preset
-    try:
-        manifest = reproduce(args.preset, out, args.kernel, args.cell_timeout, args.only, args.force)
-    except StageFailed as e:
-        cause = e.__cause__
-        print(
-            f"phi-lab reproduce: {e}\n  {type(cause).__name__}: {str(cause).strip()[-2000:]}", file=sys.stderr
-        )
-        return 1
-    built = [s for s, e in manifest["stages"].items() if e["status"] != "not built"]
-    missing = [s for s, e in manifest["stages"].items() if e["status"] == "not built"]
-    print(f"reproduce {args.preset}: {len(built)} stage(s) done in {out}")
-    if missing:
-        print(f"not built yet: {', '.join(missing)}")
-    return 0

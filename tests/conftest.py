@@ -20,7 +20,7 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"])
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     from phi_lab.data import read_sources
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     docs = read_sources([STDLIB / "json", STDLIB / "textwrap.py", STDLIB / "string.py"])
     return PhiTokenizer.train((d.text for d in itertools.islice(docs, 50)), vocab_size=512)
@@ -30,8 +30,8 @@ def save_tiny_model(path, tokenizer, seed: int = 0):
     """A transformers-format directory with a random `smoke`-shaped Phi (weights from `seed`) and `tokenizer`."""
     import torch
 
-    from phi_lab.loading import save_model
-    from phi_lab.model import Phi, PhiConfig
+    from phi_lab.model.loading import save_model
+    from phi_lab.model.phi import Phi, PhiConfig
 
     torch.manual_seed(seed)
     cfg = PhiConfig.from_preset("smoke", vocab_size=tokenizer.padded_vocab_size(), eos_token_id=tokenizer.eos_id)

@@ -1,6 +1,6 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for tests (stdlib only, runs in a thread).
 
-It speaks enough of the API for `openai.AsyncOpenAI` / `phi_lab.llm.LLMClient`:
+It speaks enough of the API for `openai.AsyncOpenAI` / `phi_lab.llm.client.LLMClient`:
 POST /v1/chat/completions, POST /v1/files, GET /v1/files/{id}/content, POST /v1/batches,
 GET /v1/batches, GET /v1/batches/{id}.
 

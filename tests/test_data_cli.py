@@ -10,7 +10,7 @@ import pytest
 
 from phi_lab.cli import main
 from phi_lab.data.packed import PackedDataset, WindowSampler
-from phi_lab.tokenizer import EOS_TOKEN, PhiTokenizer
+from phi_lab.model.tokenizer import EOS_TOKEN, PhiTokenizer
 
 
 def test_data_pack_and_info(tmp_path: Path, tiny_tokenizer, capsys) -> None:

@@ -18,7 +18,7 @@ import pytest
 from phi_lab.data.documents import Document, SkipLog
 from phi_lab.data.pack import PackConfig, pack, split_of, token_dtype
 from phi_lab.data.packed import PackedDataset, WindowSampler
-from phi_lab.tokenizer import EOS_TOKEN, PhiTokenizer
+from phi_lab.model.tokenizer import EOS_TOKEN, PhiTokenizer
 
 
 def make_docs(n: int = 60) -> list[Document]:
@@ -133,7 +133,7 @@ KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from phi_lab.data.pack import PackConfig, pack
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.tokenizer import PhiTokenizer
     sys.path.insert(0, {tests!r})
     from test_data_pack import make_docs
 

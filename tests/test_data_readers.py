@@ -18,8 +18,8 @@ from phi_lab.data.documents import (
     read_jsonl,
     read_parquet,
     read_python_tree,
-    read_source,
 )
+from phi_lab.data.sources import read_source
 
 
 @pytest.fixture()

@@ -4,14 +4,15 @@ import json
 
 import pytest
 
-from phi_lab.decontamination.benchmarks import BenchmarkProblem, iter_texts, load_humaneval
+from phi_lab.benchmarks import Problem, humaneval_problems, load_benchmark, mbpp_problems
+from phi_lab.decontamination.exercises import iter_texts
 from phi_lab.decontamination.ngrams import NGramIndex, summarize, words
 from phi_lab.paths import default_mbpp_path
 
 
 @pytest.fixture(scope="module")
 def humaneval():
-    return load_humaneval()
+    return list(humaneval_problems().values())
 
 
 def test_words_normalize_case_whitespace_and_punctuation():
@@ -42,7 +43,7 @@ def test_n_is_configurable_and_short_overlaps_do_not_count(humaneval):
 
 
 def test_solution_hits_and_two_separate_spans():
-    prob = BenchmarkProblem("T/1", "Add numbers.", "alpha beta gamma delta epsilon zeta", "")
+    prob = Problem("T/1", "Add numbers.", "alpha beta gamma delta epsilon zeta", "")
     index = NGramIndex([prob], n=3)
     hits = index.find("d", "alpha beta gamma xx delta epsilon zeta")
     assert [(h.field, h.doc_text) for h in hits] == [("solution", "alpha beta gamma"), ("solution", "delta epsilon zeta")]
@@ -68,16 +69,14 @@ def test_scan_streams_jsonl_and_reports_bad_lines(tmp_path, humaneval):
 
 @pytest.mark.skipif(not default_mbpp_path().exists(), reason="MBPP data not present (../shared/data/mbpp)")
 def test_mbpp_benchmark_loads_by_split(tmp_path):
-    from phi_lab.decontamination.benchmarks import load_benchmark, load_mbpp
-
-    test = load_benchmark("mbpp")
+    test = list(load_benchmark("mbpp").values())
     assert len(test) == 500 and test[0].task_id == "MBPP/11" and "\r" not in test[0].code
-    assert len(load_mbpp(split="all")) == 974
-    hits = NGramIndex(test, n=13).find("d", "please: " + test[0].prompt)
+    assert len(mbpp_problems(split="all", style="docstring")) == 974
+    hits = NGramIndex(test, n=13).find("d", "please: " + test[0].description)
     assert hits and hits[0].task_id == "MBPP/11" and hits[0].field == "prompt"
     with pytest.raises(ValueError, match="unknown MBPP split"):
-        load_mbpp(split="dev")
+        mbpp_problems(split="dev")
     bad = tmp_path / "mbpp.jsonl"
     bad.write_text('{"task_id": 11, "text": "x"}\n')
-    with pytest.raises(ValueError, match=r"mbpp.jsonl:1: not an MBPP record"):
-        load_mbpp(bad)
+    with pytest.raises(ValueError, match=r"mbpp.jsonl:1: missing field"):
+        mbpp_problems(bad)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phi_lab.embeddings import CausalLMEmbedder, MiniLMEmbedder, chunk_ids, get_embedder
+from phi_lab.model.embeddings import CausalLMEmbedder, MiniLMEmbedder, chunk_ids, get_embedder
 
 SHORT = ["def add(a, b):\n    return a + b\n", "import tkinter\nroot = tkinter.Tk()\n", ""]
 
@@ -64,7 +64,7 @@ def tiny_causal_lm(tmp_path_factory):
     import torch
     from transformers import PhiConfig, PhiForCausalLM
 
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     d = tmp_path_factory.mktemp("tiny_phi")
     corpus = [f"def f{i}(x):\n    return x * {i} + {i % 7}\n" for i in range(200)]
@@ -106,7 +106,7 @@ def test_causal_lm_mean_pools_all_tokens(tiny_causal_lm):
 
 
 def test_causal_lm_embedder_reads_phi_lab_checkpoints(tiny_model_dir):
-    # conftest's tiny_model_dir is written by phi_lab.loading.save_model (transformers Phi format).
+    # conftest's tiny_model_dir is written by phi_lab.model.loading.save_model (transformers Phi format).
     emb = get_embedder(str(tiny_model_dir), max_tokens=32)
     texts = ["def f(x):\n    return x + 1\n", "import os\n" * 40]
     got = emb.embed(texts)

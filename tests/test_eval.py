@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
+from phi_lab.benchmarks import humaneval_problems, mbpp_problems, mbpp_task_id
 from phi_lab.cli import main
 from phi_lab.evaluation.functional import evaluate_samples
 from phi_lab.evaluation.passk import pass_at_k, pass_at_k_by_task
-from phi_lab.evaluation.tasks import humaneval_problems, mbpp_problems, mbpp_task_id
 from phi_lab.paths import default_mbpp_path
 from phi_lab.sandbox import Sandbox
 
@@ -195,7 +195,7 @@ def test_solution_likelihood_batched_equals_unbatched(tiny_model_dir, he):
     import torch
 
     from phi_lab.evaluation.likelihood import solution_nll
-    from phi_lab.loading import load_model
+    from phi_lab.model.loading import load_model
 
     model, tok = load_model(tiny_model_dir)
     subset = {t: he[t] for t in ["HumanEval/0", "HumanEval/3", "HumanEval/12", "HumanEval/20"]}
@@ -219,7 +219,7 @@ def test_solution_likelihood_batched_equals_unbatched(tiny_model_dir, he):
 
 @needs_mbpp
 def test_likelihood_cli_mbpp(tiny_model_dir, tmp_path, monkeypatch):
-    import phi_lab.evaluation.tasks as tasks
+    import phi_lab.benchmarks as tasks
 
     real = tasks.mbpp_problems
     monkeypatch.setattr(tasks, "mbpp_problems", lambda *a, **k: dict(list(real(*a, **k).items())[:6]))
@@ -245,7 +245,7 @@ def test_evaluation_loads_a_checkpoint_once_and_notices_a_rewrite(tmp_path, tiny
     import torch
     from conftest import save_tiny_model
 
-    from phi_lab.loading import load_model, load_model_cached
+    from phi_lab.model.loading import load_model, load_model_cached
 
     ckpt = save_tiny_model(tmp_path / "ckpt", tiny_tokenizer, seed=1)
     first, _ = load_model_cached(ckpt)

@@ -8,8 +8,9 @@ import json
 import pytest
 from fake_openai import FakeOpenAI, last_user_message
 
+from phi_lab.benchmarks import load_unconventional
 from phi_lab.cli import main
-from phi_lab.evaluation.grading import TEST_GRADER, load_unconventional, parse_grade
+from phi_lab.evaluation.grading import TEST_GRADER, parse_grade
 from phi_lab.sandbox import Sandbox
 
 

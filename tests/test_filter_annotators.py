@@ -10,7 +10,7 @@ import pytest
 from phi_lab.data.documents import Document
 from phi_lab.filtering.heuristic import HeuristicAnnotator, undefined_names
 from phi_lab.filtering.llm_annotator import OpenAIAnnotator, UnparseableReply, parse_reply
-from phi_lab.llm import LLMClient, LLMConfig
+from phi_lab.llm.client import LLMClient, LLMConfig
 from tests.fake_openai import FakeOpenAI, last_user_message
 
 TEXTBOOK = '''

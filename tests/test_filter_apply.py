@@ -89,7 +89,7 @@ def reference(trained, tmp_path_factory):
 
 def test_refit_reuses_cached_embeddings(trained, tmp_path, monkeypatch):
     _src, clf = trained
-    from phi_lab.embeddings import MiniLMEmbedder
+    from phi_lab.model.embeddings import MiniLMEmbedder
 
     labels = clf.parent / "labels.jsonl"
     out = tmp_path / "clf"

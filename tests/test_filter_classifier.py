@@ -45,7 +45,7 @@ def planted_corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
 
 @pytest.fixture(scope="module")
 def planted(request):
-    from phi_lab.embeddings import get_embedder
+    from phi_lab.model.embeddings import get_embedder
 
     emb = get_embedder("minilm")
     texts, y = planted_corpus(160)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from phi_lab.generation import generate, generate_text, truncate_at_stop
-from phi_lab.loading import load_model
-from phi_lab.model import Phi, PhiConfig
+from phi_lab.model.generation import generate, generate_text, truncate_at_stop
+from phi_lab.model.loading import load_model
+from phi_lab.model.phi import Phi, PhiConfig
 
 
 def _model(seed: int = 0) -> Phi:

@@ -18,7 +18,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.fake_openai import FakeOpenAI
 
-from phi_lab.llm import LLMClient, LLMConfig, LLMError, TokenBucket
+from phi_lab.llm.client import LLMClient, LLMConfig, LLMError, TokenBucket
 
 FAKE_KEY = "sk-phi-lab-TEST-KEY-0123456789abcdef"
 
@@ -148,7 +148,7 @@ def test_batch_api_submit_poll_collect_resume(server, tmp_path):
 
 CHILD = textwrap.dedent("""
     import sys
-    from phi_lab.llm import LLMClient, LLMConfig
+    from phi_lab.llm.client import LLMClient, LLMConfig
     c = LLMClient(LLMConfig(model="gpt-4o-mini", base_url=sys.argv[1], cache_dir=sys.argv[2],
                             max_concurrency=1, backoff_base_s=0.01))
     res = c.chat_many([[{"role": "user", "content": f"p{i}"}] for i in range(10)], progress=False)

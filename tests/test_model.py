@@ -9,7 +9,8 @@ import torch
 from transformers import PhiConfig as HFPhiConfig
 from transformers import PhiForCausalLM
 
-from phi_lab.model import PRESETS, Phi, PhiConfig
+from phi_lab.model.hf_format import config_to_hf, load_pretrained, save_pretrained
+from phi_lab.model.phi import PRESETS, Phi, PhiConfig
 
 
 def _randomize(model: torch.nn.Module, seed: int) -> None:
@@ -43,7 +44,7 @@ CONFIGS = {
 
 
 def _hf_config(cfg: PhiConfig) -> HFPhiConfig:
-    d = {k: v for k, v in cfg.to_hf_dict().items() if k not in ("architectures", "model_type")}
+    d = {k: v for k, v in config_to_hf(cfg).items() if k not in ("architectures", "model_type")}
     return HFPhiConfig(**d)
 
 
@@ -56,7 +57,7 @@ def test_logits_match_transformers_both_directions(name, tmp_path):
     x = torch.randint(0, cfg.vocab_size, (2, 19))
 
     # ours -> transformers
-    ours.save_pretrained(tmp_path / "ours")
+    save_pretrained(ours, tmp_path / "ours")
     theirs = PhiForCausalLM.from_pretrained(tmp_path / "ours").eval()
     with torch.no_grad():
         a, b = ours(x), theirs(x).logits
@@ -68,7 +69,7 @@ def test_logits_match_transformers_both_directions(name, tmp_path):
     theirs2 = PhiForCausalLM(_hf_config(cfg)).eval()
     _randomize(theirs2, seed=2)
     theirs2.save_pretrained(tmp_path / "theirs")
-    ours2 = Phi.from_pretrained(tmp_path / "theirs").eval()
+    ours2 = load_pretrained(tmp_path / "theirs").eval()
     with torch.no_grad():
         assert (ours2(x) - theirs2(x).logits).abs().max().item() < 1e-4
 
@@ -77,14 +78,14 @@ def test_published_config_layout_loads(tmp_path):
     """microsoft/phi-1's config.json has top-level partial_rotary_factor / rope_theta, no rope_parameters."""
     cfg = CONFIGS["smoke"]
     model = Phi(cfg)
-    model.save_pretrained(tmp_path)
+    save_pretrained(model, tmp_path)
     hf = json.loads((tmp_path / "config.json").read_text())
     rope = hf.pop("rope_parameters")
     hf.update(
         partial_rotary_factor=rope["partial_rotary_factor"], rope_theta=rope["rope_theta"], rope_scaling=None
     )
     (tmp_path / "config.json").write_text(json.dumps(hf))
-    loaded = Phi.from_pretrained(tmp_path)
+    loaded = load_pretrained(tmp_path)
     assert loaded.config == cfg
 
 
@@ -95,7 +96,7 @@ def test_sharded_checkpoint_loads(tmp_path):
     assert (tmp_path / "model.safetensors.index.json").exists()
     x = torch.randint(0, cfg.vocab_size, (1, 7))
     with torch.no_grad():
-        assert torch.allclose(Phi.from_pretrained(tmp_path)(x), theirs(x).logits, atol=1e-4)
+        assert torch.allclose(load_pretrained(tmp_path)(x), theirs(x).logits, atol=1e-4)
 
 
 def test_phi1_parameter_count_matches_transformers():

@@ -16,8 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import phi_lab.model as pm
-from phi_lab.model import Phi, PhiConfig
+import phi_lab.model.phi as pm
+from phi_lab.model.phi import Phi, PhiConfig
 
 REAL_USE_FLASH = pm._use_flash
 
@@ -121,7 +121,7 @@ def test_flash_branch_under_bf16_autocast(monkeypatch) -> None:
 def test_masked_or_cached_attention_never_goes_to_flash(monkeypatch) -> None:
     """Left-padded batches (a mask) and KV-cache decoding stay on SDPA: flash-attn's causal mode
     knows neither padding nor cache offsets. Cache-free decoding of unpadded rows may use flash."""
-    from phi_lab.generation import generate
+    from phi_lab.model.generation import generate
 
     model, ids = make_model("smoke")
     padded = [ids[0, :5].tolist(), ids[1, :9].tolist()]

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
+from phi_lab.benchmarks import humaneval_problems, load_benchmark
 from phi_lab.cli import main
-from phi_lab.decontamination.benchmarks import Exercise, load_humaneval, read_exercises
+from phi_lab.decontamination.exercises import Exercise, read_exercises
 from phi_lab.decontamination.pruning import decide
 from phi_lab.decontamination.similarity import SimilarityConfig, compute_similarities
 
@@ -64,7 +65,7 @@ def test_copies_flagged_at_every_tau_and_unrelated_never_against_all_of_humaneva
 
             return np.tile(np.array([1, 0, 0, 0], dtype=np.float32), (len(texts), 1))
 
-    problems, exercises = load_humaneval(), _exercises()
+    problems, exercises = list(humaneval_problems().values()), _exercises()
     pairs = compute_similarities([e.code for e in exercises], [p.code for p in problems], Constant(), tmp_path,
                                  SimilarityConfig(max_embedding_distance=math.inf, workers=1))
     assert len(pairs) == len(exercises) * 164
@@ -174,7 +175,6 @@ def test_cli_bfloat16_embedder_prunes_the_same_and_caches_apart(workdir, first_r
     """Real MiniLM in bfloat16: same decisions as float32 on the copies/unrelated cases, vectors cached apart."""
     import numpy as np
 
-    from phi_lab.decontamination.benchmarks import load_benchmark
     from phi_lab.decontamination.similarity import EmbeddingCache, content_keys
 
     out = workdir / "out-bf16"
@@ -195,7 +195,7 @@ def test_cli_bfloat16_embedder_prunes_the_same_and_caches_apart(workdir, first_r
     assert sorted(p.name for p in cache.glob("emb-*")) == ["emb-minilm_all-MiniLM-L6-v2",
                                                             "emb-minilm_all-MiniLM-L6-v2_bfloat16"]
     ex_codes = [e.code for e in _exercises()]
-    prob_codes = [p.code for p in load_benchmark("humaneval", workdir / "he.jsonl")]
+    prob_codes = [p.code for p in load_benchmark("humaneval", workdir / "he.jsonl").values()]
     dist = {}
     for name in ("minilm:all-MiniLM-L6-v2", "minilm:all-MiniLM-L6-v2:bfloat16"):
         c = EmbeddingCache(cache, name)

@@ -1,5 +1,5 @@
 """Benchmark verdicts that a sample cannot forge: the tests run in a trusted checker and call the
-sandboxed solution over plain-data pipes (`phi_lab._sandbox_rpc`).
+sandboxed solution over plain-data pipes (`phi_lab.sandbox.rpc`).
 
 Every attack here is written against this very harness; each reads as failed. The first one forges a
 pass in the single-process mode (`Sandbox.run(str)`), which is why benchmarks do not use that mode.
@@ -17,11 +17,10 @@ from collections import Counter, OrderedDict, namedtuple
 
 import pytest
 
-from phi_lab import _sandbox_rpc as rpc
+from phi_lab.benchmarks import humaneval_problems, mbpp_problems
 from phi_lab.evaluation.attacks import ATTACKS, NONCE_THIEF
-from phi_lab.evaluation.tasks import humaneval_problems, mbpp_problems
 from phi_lab.paths import default_mbpp_path
-from phi_lab.sandbox import CheckedSolution, Sandbox, solution_names
+from phi_lab.sandbox import CheckedSolution, Sandbox, rpc, solution_names
 
 needs_mbpp = pytest.mark.skipif(not default_mbpp_path().exists(), reason="MBPP data not present")
 

@@ -7,7 +7,13 @@ import json
 import pytest
 from conftest import STDLIB
 
-from phi_lab.tokenizer import CODEGEN_VOCAB_SIZE, EOS_TOKEN, WHITESPACE_TOKENS, PhiTokenizer, pad_vocab_size
+from phi_lab.model.tokenizer import (
+    CODEGEN_VOCAB_SIZE,
+    EOS_TOKEN,
+    WHITESPACE_TOKENS,
+    PhiTokenizer,
+    pad_vocab_size,
+)
 
 
 def test_codegen_layout_constants():

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from phi_lab.cli import main
-from phi_lab.tokenizer import PhiTokenizer
+from phi_lab.model.tokenizer import PhiTokenizer
 
 
 def test_tokenizer_train_encode_info(tmp_path: Path, capsys) -> None:

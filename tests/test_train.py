@@ -11,11 +11,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from phi_lab.train import optimizer_step, param_groups
 from phi_lab.training.checkpoint import STATE_FILE, CheckpointManager, capture_rng, restore_rng
 from phi_lab.training.config import PRESETS, TrainConfig
 from phi_lab.training.metrics import peak_flops, read_metrics
 from phi_lab.training.schedule import lr_multiplier, schedule_fn
+from phi_lab.training.trainer import optimizer_step, param_groups
 
 
 def pack_code(out: Path, tokenizer) -> Path:
@@ -36,7 +36,7 @@ def packed_code(tmp_path_factory, tiny_tokenizer) -> Path:
 
 
 def test_presets_carry_the_papers_numbers() -> None:
-    from phi_lab.model import PRESETS as MODEL_PRESETS
+    from phi_lab.model.phi import PRESETS as MODEL_PRESETS
 
     base = TrainConfig.from_preset("phi-1-base")
     assert (base.batch_size, base.lr, base.warmup_steps, base.weight_decay, base.max_steps, base.seq_len) == (
@@ -94,7 +94,7 @@ def test_warmup_then_linear_decay_and_constant() -> None:
 
 
 def test_no_weight_decay_on_biases_layernorm_embeddings() -> None:
-    from phi_lab.model import Phi, PhiConfig
+    from phi_lab.model.phi import Phi, PhiConfig
 
     model = Phi(PhiConfig.from_preset("smoke"))
     decay, no_decay = param_groups(model, 0.1)
@@ -160,7 +160,7 @@ def test_checkpoints_are_atomic_rotated_and_best_kept(tmp_path: Path) -> None:
 
 
 def test_deepspeed_config_follows_the_train_config() -> None:
-    from phi_lab.train import deepspeed_config
+    from phi_lab.training.trainer import deepspeed_config
 
     cfg = TrainConfig.from_preset("phi-1-base")  # fp16, batch 1024, micro 8, clip 1.0
     ds = deepspeed_config(cfg, world_size=64)
@@ -184,7 +184,7 @@ def test_peak_flops_table() -> None:
 @pytest.fixture(scope="module")
 def fp16_run(tmp_path_factory, packed_code):
     """A short in-process fp16 run whose first loss scale is far too large (forced overflows)."""
-    from phi_lab.train import train
+    from phi_lab.training.trainer import train
 
     out = tmp_path_factory.mktemp("fp16run")
     cfg = TrainConfig.from_preset("smoke", max_steps=12, save_every=12, eval_every=6, precision="fp16",
@@ -208,7 +208,7 @@ def test_fp16_run_counts_skipped_steps_and_logs_the_scale(fp16_run) -> None:
 def test_checkpoint_is_a_transformers_model(fp16_run) -> None:
     from transformers import PhiForCausalLM
 
-    from phi_lab.loading import load_model
+    from phi_lab.model.loading import load_model
 
     out, summary = fp16_run
     ckpt = Path(summary["checkpoint"])
@@ -229,8 +229,8 @@ def test_finetune_from_a_checkpoint_on_jsonl_exercises(fp16_run, tmp_path: Path)
     import numpy as np
 
     from phi_lab.data import PackedDataset, WindowSampler
-    from phi_lab.loading import load_model
-    from phi_lab.train import train
+    from phi_lab.model.loading import load_model
+    from phi_lab.training.trainer import train
 
     init = Path(fp16_run[1]["checkpoint"])
     exercises = tmp_path / "exercises.jsonl"
@@ -264,7 +264,7 @@ def test_finetune_from_a_checkpoint_on_jsonl_exercises(fp16_run, tmp_path: Path)
 
 
 def test_resume_with_a_longer_schedule_uses_the_new_lr(packed_code, tmp_path: Path) -> None:
-    from phi_lab.train import train
+    from phi_lab.training.trainer import train
 
     cfg = TrainConfig.from_preset("smoke", max_steps=8, save_every=4, eval_every=8, seq_len=32)
     train(cfg, tmp_path, data=[str(packed_code)], progress=False)

@@ -28,7 +28,7 @@ def packed_code(tmp_path_factory, tiny_tokenizer) -> Path:
 def test_deepspeed_zero2_two_workers_match_one_process(tmp_path: Path, packed_code: Path) -> None:
     from test_train_runs import phi_lab_train
 
-    from phi_lab.loading import load_model
+    from phi_lab.model.loading import load_model
 
     common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "6", "--save-every", "6",
               "--eval-every", "6", "--micro-batch-size", "4", "--batch-size", "8", "--dropout", "0"]

@@ -155,7 +155,7 @@ def test_two_process_ddp_matches_one_process(tmp_path: Path, packed_code: Path) 
     va, vb = read_metrics(one, "val"), read_metrics(two, "val")
     assert [v["val_loss"] for v in vb] == pytest.approx([v["val_loss"] for v in va], rel=1e-5)
     assert json.loads((two / "run.json").read_text())["world_size"] == 2
-    from phi_lab.loading import load_model
+    from phi_lab.model.loading import load_model
 
     m1, _ = load_model(one / "checkpoints" / "step-00000008")
     m2, _ = load_model(two / "checkpoints" / "step-00000008")

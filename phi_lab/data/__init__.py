@@ -37,14 +37,13 @@ from phi_lab.data.documents import (
     read_jsonl,
     read_parquet,
     read_python_tree,
-    read_source,
-    read_sources,
     write_documents,
 )
 from phi_lab.data.mixture import Mixture
 from phi_lab.data.offline import offline_python_corpus
 from phi_lab.data.pack import PackConfig, pack
 from phi_lab.data.packed import DEFAULT_SEQ_LEN, PackedDataset, WindowSampler
+from phi_lab.data.sources import detect_kind, iter_corpus, read_source, read_sources
 
 __all__ = [
     "DEFAULT_SEQ_LEN",
@@ -57,6 +56,8 @@ __all__ = [
     "WindowSampler",
     "default_packed_corpus",
     "default_tokenizer",
+    "detect_kind",
+    "iter_corpus",
     "offline_python_corpus",
     "pack",
     "read_hf_dataset",

@@ -23,7 +23,7 @@ import tokenizers
 from phi_lab import paths
 from phi_lab.data.documents import SkipLog, content_hash
 from phi_lab.data.offline import offline_python_corpus
-from phi_lab.tokenizer import CODEGEN_BPE_SIZE, PhiTokenizer
+from phi_lab.model.tokenizer import CODEGEN_BPE_SIZE, PhiTokenizer
 
 # vocab sizes (end-of-text included, whitespace tokens added on top) for the CPU presets and the paper
 TOKENIZER_PRESETS: dict[str, int] = {"cpu-2k": 2048, "cpu-4k": 4096, "codegen": CODEGEN_BPE_SIZE}

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from phi_lab.data.documents import Document, SkipLog, content_hash
 from phi_lab.data.packed import MANIFEST, read_manifest
 from phi_lab.io import atomic_write_bytes, atomic_write_json
-from phi_lab.tokenizer import PhiTokenizer
+from phi_lab.model.tokenizer import PhiTokenizer
 
 FORMAT = "phi-lab-packed"
 VERSION = 1

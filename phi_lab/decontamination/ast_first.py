@@ -22,13 +22,12 @@ from phi_lab.decontamination.ast_match import AST_DEFINITION_VERSION
 from phi_lab.decontamination.similarity import (
     PairScores,
     SimilarityConfig,
-    _next_part,
-    _run_tasks,
-    _save_atomic,
     content_key,
     content_keys,
     embed_cached,
     lookup_rows,
+    run_tasks,
+    save_part,
 )
 
 
@@ -54,7 +53,7 @@ class DenseAstCache:
         return lookup_rows(self.keys, self._order, keys)
 
     def save_part(self, ex_key: np.ndarray, score: np.ndarray, method: np.ndarray) -> None:
-        _save_atomic(_next_part(self.folder), ex_key=ex_key, score=score, method=method)
+        save_part(self.folder, ex_key=ex_key, score=score, method=method)
 
 
 def compute_similarities_ast_first(exercise_codes: Sequence[str], problem_codes: Sequence[str], embedder,
@@ -77,7 +76,7 @@ def compute_similarities_ast_first(exercise_codes: Sequence[str], problem_codes:
     tasks = [(cid, [exercise_codes[i] for i in sel], np.repeat(np.arange(len(sel)), n_prob),
               np.tile(np.arange(n_prob), len(sel))) for cid, sel in selections.items()]
     bar = tqdm(total=len(todo) * n_prob, desc="AST match (all pairs)", unit="pair", disable=not progress)
-    for cid, score, meth in _run_tasks(tasks, list(problem_codes), workers if len(todo) * n_prob > 4096 else 1):
+    for cid, score, meth in run_tasks(tasks, list(problem_codes), workers if len(todo) * n_prob > 4096 else 1):
         sel = selections[cid]
         cache.save_part(ex_keys[sel], score.reshape(len(sel), n_prob), meth.reshape(len(sel), n_prob))
         bar.update(len(score))

@@ -15,10 +15,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
-from phi_lab.decontamination.benchmarks import BenchmarkProblem
+from phi_lab.benchmarks import Problem
 
 _WORD = re.compile(r"\w+")
 CONTEXT_CHARS = 80
+FIELDS = ("prompt", "solution")  # a hit's `field`: the problem's description or its reference solution
+
+
+def _field_text(problem: Problem, field: str) -> str:
+    return problem.description if field == "prompt" else problem.canonical_solution
 
 
 def words(text: str) -> list[tuple[str, int, int]]:
@@ -44,7 +49,7 @@ class NGramHit:
 class NGramIndex:
     """Normalized n-grams of benchmark prompts and solutions -> where they occur."""
 
-    def __init__(self, problems: Sequence[BenchmarkProblem], n: int = 13):
+    def __init__(self, problems: Sequence[Problem], n: int = 13):
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         self.n = n
@@ -52,8 +57,8 @@ class NGramIndex:
         self._words: dict[tuple[int, str], list[tuple[str, int, int]]] = {}
         self._index: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
         for pi, prob in enumerate(self.problems):
-            for field in ("prompt", "solution"):
-                toks = words(getattr(prob, field))
+            for field in FIELDS:
+                toks = words(_field_text(prob, field))
                 self._words[(pi, field)] = toks
                 for j in range(len(toks) - n + 1):
                     self._index[" ".join(t for t, _, _ in toks[j : j + n])].append((pi, field, j))
@@ -90,7 +95,7 @@ class NGramIndex:
         n_words = last - first + self.n
         start, end = toks[first][1], toks[first + n_words - 1][2]
         btoks = self._words[(pi, field)]
-        bsrc = getattr(self.problems[pi], field)
+        bsrc = _field_text(self.problems[pi], field)
         bstart, bend = btoks[first + diag][1], btoks[first + diag + n_words - 1][2]
         lo, hi = max(0, start - CONTEXT_CHARS), min(len(text), end + CONTEXT_CHARS)
         return NGramHit(

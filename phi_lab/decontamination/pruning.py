@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from phi_lab.benchmarks import Problem
 from phi_lab.decontamination.ast_match import METHOD_NAMES
-from phi_lab.decontamination.benchmarks import BenchmarkProblem, Exercise
+from phi_lab.decontamination.exercises import Exercise
 from phi_lab.decontamination.similarity import PairScores
 from phi_lab.io import atomic_write_jsonl
 
@@ -68,7 +69,7 @@ def _pair_json(pairs: PairScores, k: int, exercises, problems) -> dict:
     }
 
 
-def decide(pairs: PairScores, exercises: Sequence[Exercise], problems: Sequence[BenchmarkProblem],
+def decide(pairs: PairScores, exercises: Sequence[Exercise], problems: Sequence[Problem],
            taus: Sequence[float] = DEFAULT_TAUS) -> dict[float, TauDecision]:
     """Removed exercises and similar problems for each tau (cheap: the scores are already computed)."""
     out = {}

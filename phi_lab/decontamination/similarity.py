@@ -35,6 +35,7 @@ from phi_lab.decontamination.ast_match import (
     code_sequence,
     pair_match_rates,
 )
+from phi_lab.io import atomic_write
 
 DEFAULT_MAX_EMBEDDING_DISTANCE = 1.1
 ORDERS = ("embedding-first", "ast-first")
@@ -116,15 +117,11 @@ def pair_keys(ex_keys: np.ndarray, prob_keys: np.ndarray) -> np.ndarray:
         return (ex_keys.astype(np.uint64) * _PAIR_MIX) ^ prob_keys.astype(np.uint64)
 
 
-def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name("." + path.name + ".tmp.npz")  # hidden from the part-*.npz glob until complete
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def _next_part(folder: Path) -> Path:
+def save_part(folder: Path, **arrays: np.ndarray) -> Path:
+    """A new `part-*.npz` of a cache folder, written atomically (hidden from the glob until complete)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"part-{len(list(folder.glob('part-*.npz'))):06d}-{os.getpid()}.npz"
+    path = folder / f"part-{len(list(folder.glob('part-*.npz'))):06d}-{os.getpid()}.npz"
+    return atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
 
 
 class EmbeddingCache:
@@ -146,7 +143,7 @@ class EmbeddingCache:
         return lookup_rows(self.keys, self._order, keys)
 
     def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        _save_atomic(_next_part(self.folder), keys=keys, vectors=vectors.astype(np.float32))
+        save_part(self.folder, keys=keys, vectors=vectors.astype(np.float32))
         self.keys = np.concatenate([self.keys, keys])
         self.vectors = vectors if self.vectors is None else np.concatenate([self.vectors, vectors])
         self._order = np.argsort(self.keys)
@@ -230,7 +227,7 @@ class AstScoreCache:
         return lookup_rows(self.keys, self._order, keys)
 
     def save_part(self, ex_key: np.ndarray, prob_key: np.ndarray, score: np.ndarray, method: np.ndarray) -> None:
-        _save_atomic(_next_part(self.folder), ex_key=ex_key, prob_key=prob_key, score=score, method=method)
+        save_part(self.folder, ex_key=ex_key, prob_key=prob_key, score=score, method=method)
 
 
 def compute_similarities(exercise_codes: Sequence[str], problem_codes: Sequence[str], embedder,
@@ -273,7 +270,7 @@ def compute_similarities(exercise_codes: Sequence[str], problem_codes: Sequence[
         uniq_ex, local = np.unique(ex_index[sel], return_inverse=True)
         tasks.append((cid, [exercise_codes[i] for i in uniq_ex], local, prob_index[sel]))
     bar = tqdm(total=len(missing), desc="AST match", unit="pair", disable=not progress)
-    for cid, score, meth in _run_tasks(tasks, list(problem_codes), workers):
+    for cid, score, meth in run_tasks(tasks, list(problem_codes), workers):
         sel = selections[cid]
         ast[sel], method[sel] = score, meth
         cache.save_part(ex_keys[ex_index[sel]], prob_keys[prob_index[sel]], score, meth)
@@ -282,7 +279,7 @@ def compute_similarities(exercise_codes: Sequence[str], problem_codes: Sequence[
     return PairScores(ex_index, prob_index, emb_dist, ast, method)
 
 
-def _run_tasks(tasks: list, problem_codes: list[str], workers: int):
+def run_tasks(tasks: list, problem_codes: list[str], workers: int):
     if not tasks:
         return
     if workers <= 1 or len(tasks) == 1:  # small jobs: no pool

@@ -6,9 +6,9 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
+from phi_lab.benchmarks import Problem
 from phi_lab.evaluation.passk import pass_at_k_by_task
 from phi_lab.evaluation.samples import SampleFileError
-from phi_lab.evaluation.tasks import Problem
 from phi_lab.sandbox import OUTCOMES, Sandbox
 
 

@@ -7,11 +7,9 @@ API configured the default grader runs the tests instead (10 if they pass, else 
 
 from __future__ import annotations
 
-import json
 import re
-from importlib import resources
 
-from phi_lab.evaluation.tasks import Problem
+from phi_lab.benchmarks import Problem
 
 TEMPLATE_VERSION = "grade-v1"
 GRADER_SYSTEM = (
@@ -39,19 +37,6 @@ _GRADE_PATTERNS = [
     re.compile(r"(?:grade|score|rating)(?:\s+(?:is|of))?\W{0,6}(\d+(?:\.\d+)?)\s*(?:/\s*10|out\s+of\s+10)?", re.I),
     re.compile(r"(\d+(?:\.\d+)?)\s*(?:/\s*10|out\s+of\s+10)\b", re.I),
 ]
-
-
-def load_unconventional() -> dict[str, Problem]:
-    """The project's unconventional problems (HumanEval format, with tests)."""
-    text = resources.files("phi_lab.evaluation").joinpath("data/unconventional.jsonl").read_text("utf-8")
-    problems = {}
-    for line in text.splitlines():
-        if line.strip():
-            p = json.loads(line)
-            problems[p["task_id"]] = Problem(
-                p["task_id"], p["prompt"], p["canonical_solution"], p["test"], p["entry_point"]
-            )
-    return problems
 
 
 def grader_messages(problem: Problem, completion: str) -> list[dict]:

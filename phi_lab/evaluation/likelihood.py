@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from phi_lab.evaluation.tasks import Problem
+from phi_lab.benchmarks import Problem
 
 
 def solution_nll(model, tokenizer, problems: dict[str, Problem], *, batch_size: int = 8,

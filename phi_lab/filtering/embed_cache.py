@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phi_lab.embeddings import Embedder
+from phi_lab.model.embeddings import Embedder
 
 
 def embed_with_cache(

@@ -2,7 +2,7 @@
 
 phi-1 asked GPT-4 to "determine its educational value for a student whose goal is to learn basic
 coding concepts" for a sample of The Stack; this module asks the same of the configured model
-through the shared `phi_lab.llm.LLMClient` (cache by content, rate limits, retries, cost). The
+through the shared `phi_lab.llm.client.LLMClient` (cache by content, rate limits, retries, cost). The
 reply is hostile input: it is parsed for a 0-10 score in several forms, and a reply that says
 nothing usable becomes a label with an error, never a guessed verdict.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from phi_lab.data.documents import Document
 from phi_lab.filtering.labels import Label
-from phi_lab.llm import LLMClient, LLMConfig, LLMError
+from phi_lab.llm.client import LLMClient, LLMConfig, LLMError
 
 PROMPT_VERSION = "edu-value-v1"
 SYSTEM = "You are an experienced programming teacher who reviews code for use in a beginners' course."

@@ -74,8 +74,8 @@ class ModelEntry:
     """A loaded checkpoint under a display name."""
 
     name: str
-    model: Any  # phi_lab.model.Phi
-    tokenizer: Any  # phi_lab.tokenizer.PhiTokenizer
+    model: Any  # phi_lab.model.phi.Phi
+    tokenizer: Any  # phi_lab.model.tokenizer.PhiTokenizer
     path: str = ""
 
     @property
@@ -100,7 +100,7 @@ def load_models(
     paths: Sequence[str | Path], names: Sequence[str] | None = None, device: str = "cpu"
 ) -> list[ModelEntry]:
     """Load checkpoints (phi_lab or transformers-format directories) for comparison."""
-    from phi_lab.loading import load_model
+    from phi_lab.model.loading import load_model
 
     if len(paths) < 1:
         raise ValueError("need at least one model to probe")
@@ -171,7 +171,7 @@ def complete(
     """One completion per probe from one model, in probe order."""
     from tqdm.auto import tqdm
 
-    from phi_lab.generation import generate, truncate_at_stop
+    from phi_lab.model.generation import generate, truncate_at_stop
 
     tok, model = entry.tokenizer, entry.model
     budget = model.config.max_seq_len - decoding.max_new_tokens

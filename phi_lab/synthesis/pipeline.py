@@ -109,7 +109,7 @@ def _make_source(cfg: SynthConfig):
         if cfg.kind == "exercises":
             return sources.OfflineExercises(cfg.seed, cfg.mined_every, cfg.mine_from), None
         return sources.OfflineTextbooks(cfg.seed), None
-    from phi_lab.llm import LLMClient, LLMConfig
+    from phi_lab.llm.client import LLMClient, LLMConfig
     from phi_lab.synthesis import samplers
 
     client = LLMClient(LLMConfig(model=cfg.model, **cfg.llm))

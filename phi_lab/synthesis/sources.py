@@ -55,10 +55,10 @@ class OfflineExercises:
 
 class OfflineTextbooks:
     def __init__(self, seed: int = 0):
-        from phi_lab.synthesis.textbooks_offline import _families_by_concept
+        from phi_lab.synthesis.textbooks_offline import families_by_concept
 
         self.seed = seed
-        self.by_concept = _families_by_concept()
+        self.by_concept = families_by_concept()
 
     def candidates(self, indices: list[int]) -> list[Candidate]:
         from phi_lab.synthesis.textbooks_offline import build_section

@@ -11,14 +11,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from phi_lab.synthesis.procedural import FAMILIES, build_exercise
+from phi_lab.synthesis.families import FAMILIES
+from phi_lab.synthesis.procedural import build_exercise
 from phi_lab.synthesis.records import Textbook, stable_id
 from phi_lab.synthesis.samplers import load_data
 
 
-def _families_by_concept() -> dict[str, list[str]]:
-    from phi_lab.synthesis import families_numeric, families_text  # noqa: F401  (registers families)
-
+def families_by_concept() -> dict[str, list[str]]:
     by: dict[str, list[str]] = {}
     probe = random.Random(0)
     for name in sorted(FAMILIES):
@@ -62,7 +61,7 @@ def build_section(r: random.Random, seed: int, by_concept: dict[str, list[str]])
 
 
 def generate_offline_textbooks(n: int, seed: int = 0) -> Iterator[Textbook]:
-    by = _families_by_concept()
+    by = families_by_concept()
     for i in range(n):
         s = seed * 1_000_003 + i
         yield build_section(random.Random(s), s, by)

@@ -1,4 +1,4 @@
-"""Building blocks of the trainer (`phi_lab.train`), one job per module.
+"""Building blocks of the trainer (`phi_lab.training.trainer`), one job per module.
 
 config        TrainConfig (typed, validated) and the paper's presets: phi-1-base, phi-1, phi-1.5, micro, smoke
 schedule      linear warmup + linear decay (phi-1), constant (phi-1.5), cosine

@@ -1,7 +1,7 @@
 """Training checkpoints: atomic directories that are also transformers-format models.
 
     out/checkpoints/step-00001000/
-        config.json, model.safetensors, tokenizer.json ...   (phi_lab.loading.load_model / PhiForCausalLM)
+        config.json, model.safetensors, tokenizer.json ...   (phi_lab.model.loading.load_model / PhiForCausalLM)
         trainer_state.pt     optimizer, scheduler, loss scaler, sampler position, every RNG state,
                              step, tokens seen, best validation loss
         deepspeed/           the ZeRO-partitioned optimizer state, for DeepSpeed runs only

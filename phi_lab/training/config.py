@@ -20,7 +20,7 @@ ENGINES = ("ddp", "deepspeed")
 @dataclass
 class TrainConfig:
     name: str = "custom"
-    model: str = "smoke"  # a phi_lab.model preset (ignored with --init: the checkpoint decides)
+    model: str = "smoke"  # a phi_lab.model.phi preset (ignored with --init: the checkpoint decides)
     model_overrides: dict[str, Any] = field(default_factory=dict)
     # Default data when --data is not given: {"kind": "offline", "tokenizer": ..., "max_bytes": ...}
     # packs the offline Python corpus with the cached default tokenizer; {"kind": "required", "hint"}

@@ -13,7 +13,7 @@ from typing import Any
 
 from phi_lab.data import Mixture, PackConfig, PackedDataset, SkipLog, WindowSampler, pack, read_source
 from phi_lab.data.defaults import default_packed_corpus, default_tokenizer
-from phi_lab.tokenizer import PhiTokenizer
+from phi_lab.model.tokenizer import PhiTokenizer
 
 
 def parse_spec(spec: str) -> tuple[str, float]:

@@ -1,7 +1,7 @@
 """Run logging: metrics.jsonl (one object per step, validation records marked), TensorBoard, MFU.
 
 MFU = achieved model FLOP/s / the device's peak dense FLOP/s for the precision in use, with
-training FLOPs per token from `phi_lab.model.estimate_flops_per_token` (6N + 12·L·d·T).
+training FLOPs per token from `phi_lab.model.phi.estimate_flops_per_token` (6N + 12·L·d·T).
 """
 
 from __future__ import annotations

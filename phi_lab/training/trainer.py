@@ -26,9 +26,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from phi_lab.loading import save_model
-from phi_lab.model import Phi, PhiConfig, estimate_flops_per_token
-from phi_lab.tokenizer import PhiTokenizer
+from phi_lab.model.hf_format import config_to_hf, load_pretrained
+from phi_lab.model.loading import save_model
+from phi_lab.model.phi import Phi, PhiConfig, estimate_flops_per_token
+from phi_lab.model.tokenizer import PhiTokenizer
 from phi_lab.training import distributed as D
 from phi_lab.training.checkpoint import CheckpointManager, capture_rng, load_trainer_state, restore_rng
 from phi_lab.training.config import TrainConfig
@@ -51,7 +52,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 def build_model(cfg: TrainConfig, tokenizer, init: str | Path | None) -> Phi:
     if init is not None:
-        model = Phi.from_pretrained(init)
+        model = load_pretrained(init)
         if tokenizer.vocab_size > model.config.vocab_size:
             raise ValueError(f"--init {init}: embeds {model.config.vocab_size} tokens, the data's tokenizer has "
                              f"{tokenizer.vocab_size}; pack the data with the checkpoint's tokenizer")
@@ -208,7 +209,7 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
     if latest is not None:
         logger.truncate_after(step)
     if dist.is_main:
-        run_info = {"config": cfg.to_dict(), "model": raw.config.to_hf_dict(), "data": [str(d) for d in dirs],
+        run_info = {"config": cfg.to_dict(), "model": config_to_hf(raw.config), "data": [str(d) for d in dirs],
                     "data_weights": weights, "init": str(init) if init else None, "world_size": dist.world_size,
                     "device": str(dist.device), "device_name": device_name(dist.device) or platform.processor(),
                     "parameters": raw.num_parameters(), "argv": argv, "python": sys.version.split()[0],

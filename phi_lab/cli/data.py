@@ -53,7 +53,7 @@ def _fail(msg: str) -> int:
 
 def _tokenizer(args: argparse.Namespace):
     from phi_lab.data.defaults import default_tokenizer
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     if args.tokenizer is not None:
         return PhiTokenizer.from_pretrained(args.tokenizer)
@@ -63,8 +63,9 @@ def _tokenizer(args: argparse.Namespace):
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    from phi_lab.data.documents import SkipLog, read_sources
+    from phi_lab.data.documents import SkipLog
     from phi_lab.data.pack import PackConfig, pack
+    from phi_lab.data.sources import read_sources
 
     try:
         tok = _tokenizer(args)

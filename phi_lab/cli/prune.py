@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from phi_lab.decontamination.benchmarks import iter_texts, load_benchmark, read_exercises
+    from phi_lab.benchmarks import load_benchmark
+    from phi_lab.decontamination.exercises import iter_texts, read_exercises
     from phi_lab.decontamination.ngrams import NGramIndex, summarize
     from phi_lab.decontamination.pruning import (
         decide,
@@ -108,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     started = time.time()
 
     exercises = read_exercises(args.exercises)
-    problems = load_benchmark(args.benchmark, args.benchmark_path)
+    problems = list(load_benchmark(args.benchmark, args.benchmark_path).values())
     args.out.mkdir(parents=True, exist_ok=True)
 
     # N-gram overlap: the exercises themselves, then any extra training data.
@@ -123,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
                 fh.write(json.dumps(h.to_json(), ensure_ascii=False) + "\n")
 
     # Embedding + AST similarity, then the per-tau decisions.
-    from phi_lab.embeddings import get_embedder
+    from phi_lab.model.embeddings import get_embedder
     from phi_lab.paths import cache_dir
 
     # The dtype is part of embedder.name, which keys the embedding cache: float32 and bfloat16 never mix.

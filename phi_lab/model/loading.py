@@ -12,8 +12,9 @@ from pathlib import Path
 
 import torch
 
-from phi_lab.model import Phi
-from phi_lab.tokenizer import PhiTokenizer
+from phi_lab.model.hf_format import load_pretrained, save_pretrained
+from phi_lab.model.phi import Phi
+from phi_lab.model.tokenizer import PhiTokenizer
 
 
 def load_model(
@@ -24,7 +25,7 @@ def load_model(
 ) -> tuple[Phi, PhiTokenizer]:
     """(model in eval mode, tokenizer). `tokenizer` overrides the one stored beside the weights."""
     path = Path(path)
-    model = Phi.from_pretrained(path, dtype=dtype, device=device).eval()
+    model = load_pretrained(path, dtype=dtype, device=device).eval()
     if isinstance(tokenizer, PhiTokenizer):
         tok = tokenizer
     else:
@@ -78,6 +79,6 @@ def save_model(
 ) -> Path:
     """Write a self-contained transformers-format directory (weights, config, tokenizer)."""
     path = Path(path)
-    model.save_pretrained(path, dtype=dtype)
+    save_pretrained(model, path, dtype=dtype)
     tokenizer.save(path)
     return path

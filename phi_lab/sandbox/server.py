@@ -16,7 +16,7 @@ With isolation "namespaces" the server is pid 1 of a pid namespace of its own, i
 where the whole filesystem is read-only but for a private tmpfs for the samples' directories, and
 directories other users cannot enter (/root) are hidden, and in an empty network namespace; each
 sample is a fresh fork that unshares its own IPC namespace, and after each sample the server kills and reaps everything left
-in its pid namespace and removes the sample's directory (see `_sandbox_wrapper`). The
+in its pid namespace and removes the sample's directory (see `wrapper`). The
 launcher (the process the harness started) stays outside; the server dies with it (PDEATHSIG), and
 everything in the namespace dies with the server.
 """
@@ -30,8 +30,8 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _sandbox_rpc  # noqa: F401  (loaded once here: every checked sample serves through it)
-import _sandbox_wrapper as w
+import rpc  # noqa: F401  (loaded once here: every checked sample serves through it)
+import wrapper as w
 
 del sys.path[0]  # samples must not import the harness's package modules as top-level modules
 

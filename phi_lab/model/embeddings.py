@@ -219,7 +219,7 @@ def _quiet_transformers():
 
 
 def _load_causal_tokenizer(path: Path):
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     try:
         return PhiTokenizer.from_pretrained(path)

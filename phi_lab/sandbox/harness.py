@@ -1,8 +1,8 @@
 """Hardened execution of untrusted programs (model completions are hostile input).
 
-Every sample runs in a fresh process tree forked from a *fork server* (`_sandbox_server.py`, one per
+Every sample runs in a fresh process tree forked from a *fork server* (`server.py`, one per
 worker, started once with the interpreter already loaded), so a sample costs a few forks instead of an
-interpreter start-up. What runs inside is `_sandbox_wrapper.py`:
+interpreter start-up. What runs inside is `wrapper.py`:
 
 - isolation "namespaces" (root, kernel permits unshare): each server is init of its own pid namespace
   in a mount namespace where the filesystem is read-only except the samples' private tmpfs, and
@@ -24,7 +24,7 @@ Two kinds of job, two meanings of *passed* (exit codes and printed text never co
 
 - a `CheckedSolution` (benchmarks): the tests are trusted and run in a checker process of their own;
   the solution runs in the sandboxed sample process and is called over pipes that carry plain values
-  only (`_sandbox_rpc`). The checker writes `P<nonce>` on the verdict pipe if every test held; the
+  only (`rpc`). The checker writes `P<nonce>` on the verdict pipe if every test held; the
   sample never holds that pipe or the nonce, so it cannot forge a pass, even written against this harness.
 - a program (a string): it passes when it runs to its end without raising; the wrapper in its own
   process then writes `P<nonce>`. Every attack in issue #4 reads as failed, but code that knows this
@@ -58,8 +58,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OUTCOMES = ("passed", "failed", "timeout", "oom", "error")
-_SERVER = str(Path(__file__).with_name("_sandbox_server.py"))
-_CHECKER = str(Path(__file__).with_name("_sandbox_rpc.py"))
+_SERVER = str(Path(__file__).with_name("server.py"))
+_CHECKER = str(Path(__file__).with_name("rpc.py"))
 # Forking the sample's tree is not the sample's time: the wall-clock limit gets this much on top.
 _START_GRACE_S = 0.05
 _SERVER_START_S = 30.0  # a fork server's start-up (interpreter + mount setup) on a loaded machine
@@ -442,7 +442,7 @@ class _ServerDied(Exception):
 
 
 class _ForkServer:
-    """The harness's end of one fork server (`_sandbox_server.py`): one sample at a time."""
+    """The harness's end of one fork server (`server.py`): one sample at a time."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None,
                  checker_argv: list[str] | None = None):
@@ -540,7 +540,7 @@ class _ForkServer:
 
 
 class _Checker:
-    """The harness's end of one checker (`_sandbox_rpc.py` run as a script): trusted, outside the
+    """The harness's end of one checker (`rpc.py` run as a script): trusted, outside the
     sandbox, one job at a time; it runs a benchmark's tests against a sample over pipes."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None, wait: bool = True):

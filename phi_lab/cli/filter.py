@@ -10,26 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
-
-
-def iter_corpus(
-    specs: list[str], max_documents: int | None, seed: int = 0, max_file_bytes: int | None = None
-) -> Iterator:
-    """Documents of the given sources ('offline' = this interpreter's Python files), capped."""
-    from phi_lab.data.documents import read_source
-
-    def docs():
-        for spec in specs:
-            if spec == "offline":
-                kw = {"max_file_bytes": max_file_bytes} if max_file_bytes else {}
-                yield from read_source("offline", seed=seed, **kw)
-            else:
-                yield from read_source(spec)
-
-    return islice(docs(), max_documents) if max_documents else docs()
 
 
 def _add_corpus_args(p: argparse.ArgumentParser, default_max: int | None) -> None:
@@ -74,7 +55,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         annotator = HeuristicAnnotator(threshold=args.threshold or 0.65)
     else:
         from phi_lab.filtering.llm_annotator import OpenAIAnnotator
-        from phi_lab.llm import LLMConfig
+        from phi_lab.llm.client import LLMConfig
 
         if not args.model:
             print("phi-lab filter annotate: --annotator openai needs --model", file=sys.stderr)
@@ -86,6 +67,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             max_concurrency=args.max_concurrency,
         )
         annotator = OpenAIAnnotator(cfg, threshold=args.threshold or 0.5)
+    from phi_lab.data.sources import iter_corpus
+
     docs = list(iter_corpus(args.corpus, args.max_documents, args.seed, args.max_file_bytes))
     labels = annotator.annotate(docs, progress=True)
     write_labels(labels, args.out)
@@ -109,10 +92,10 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from phi_lab.embeddings import get_embedder
     from phi_lab.filtering.classifier import ClassifierConfig, fit_classifier
     from phi_lab.filtering.embed_cache import embed_with_cache
     from phi_lab.filtering.labels import read_labels
+    from phi_lab.model.embeddings import get_embedder
 
     labels = list(read_labels(args.labels))
     usable = [lab for lab in labels if lab.ok and lab.text is not None]
@@ -149,9 +132,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from phi_lab.embeddings import get_embedder
     from phi_lab.filtering.classifier import EduClassifier
     from phi_lab.filtering.corpus_filter import CorpusFilter, FilterConfig
+    from phi_lab.model.embeddings import get_embedder
 
     clf = EduClassifier.load(args.classifier)
     spec = args.embedder or clf.extra.get("embedder_spec") or "minilm"
@@ -171,6 +154,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         }
     )
     filt = CorpusFilter(clf, get_embedder(spec, **_embedder_kwargs(args)), args.out, cfg, corpus=corpus)
+    from phi_lab.data.sources import iter_corpus
+
     docs = iter_corpus(args.corpus, args.max_documents, args.seed, args.max_file_bytes)
     manifest = filt.run(docs, total=args.max_documents)
     print(

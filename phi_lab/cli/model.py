@@ -37,14 +37,14 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
 def _info(args: argparse.Namespace) -> int:
     import torch
 
-    from phi_lab.model import Phi, PhiConfig
+    from phi_lab.model.hf_format import read_config
+    from phi_lab.model.phi import Phi, PhiConfig
 
     if args.preset:
         config = PhiConfig.from_preset(args.preset)
     else:
-        from pathlib import Path
 
-        config = PhiConfig.from_hf_dict(json.loads((Path(args.path) / "config.json").read_text()))
+        config = read_config(args.path)
     with torch.device("meta"):  # count without allocating 1.4B floats
         model = Phi(config)
     out = {
@@ -59,9 +59,9 @@ def _info(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     import torch
 
-    from phi_lab.loading import save_model
-    from phi_lab.model import Phi, PhiConfig
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.loading import save_model
+    from phi_lab.model.phi import Phi, PhiConfig
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     tok = PhiTokenizer.from_pretrained(args.tokenizer)
     torch.manual_seed(args.seed)
@@ -74,7 +74,7 @@ def _init(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     import torch
 
-    from phi_lab.loading import load_model, save_model
+    from phi_lab.model.loading import load_model, save_model
 
     model, tok = load_model(args.path)
     dtype = getattr(torch, args.dtype) if args.dtype else None

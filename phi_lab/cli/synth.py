@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cache_dir:
         llm["cache_dir"] = args.cache_dir
     if args.prices:
-        from phi_lab.llm import DEFAULT_PRICES
+        from phi_lab.llm.client import DEFAULT_PRICES
 
         try:
             extra = json.loads(args.prices.read_text())
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"phi-lab synth: {e}", file=sys.stderr)
         return 2
-    from phi_lab.llm import LLMError
+    from phi_lab.llm.client import LLMError
 
     try:
         card = run_synthesis(cfg, progress=not args.quiet)

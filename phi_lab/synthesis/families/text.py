@@ -1,4 +1,4 @@
-"""Exercise families on strings, words and text (see procedural.py for the contract)."""
+"""Exercise families on strings, words and text (see phi_lab/synthesis/procedural.py for the contract)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import collections
 import re
 from random import Random
 
-from phi_lab.synthesis.procedural import Spec, family, fname, pick, rand_sentence, rand_words
+from phi_lab.synthesis.families.base import Spec, fname, pick, rand_sentence, rand_words, registry
+
+FAMILIES, family = registry()
 
 
 @family

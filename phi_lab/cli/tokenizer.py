@@ -49,8 +49,9 @@ def _fail(msg: str) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from phi_lab.data.documents import SkipLog, read_sources
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.data.documents import SkipLog
+    from phi_lab.data.sources import read_sources
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     skips = SkipLog()
     counts = {"documents": 0, "bytes": 0}
@@ -83,7 +84,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace):
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     if args.tokenizer is not None:
         return PhiTokenizer.from_pretrained(args.tokenizer)
@@ -115,7 +116,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from phi_lab.tokenizer import PhiTokenizer
+    from phi_lab.model.tokenizer import PhiTokenizer
 
     try:
         tok = PhiTokenizer.from_pretrained(args.path)

@@ -3,7 +3,7 @@ candidate, which runs in the sandboxed *sample* process, over pipes that carry p
 
 Stdlib only, never imports phi_lab. Loaded by the fork server (the sample's side, `serve_candidate`)
 and run as a script by the harness (the checker, one long-lived process per worker, outside the
-sandbox: `python -I -B -S _sandbox_rpc.py ctrl=FD memory_bytes=N`).
+sandbox: `python -I -B -S rpc.py ctrl=FD memory_bytes=N`).
 
 Why: when the tests run inside the sample's own process, the sample can do anything the checks can
 (read the verdict nonce from a wrapper frame, return an object whose `__eq__` is always true, patch

@@ -82,20 +82,20 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
 
 
 def _problems(args) -> tuple[dict, object]:
-    from phi_lab.evaluation import tasks
+    from phi_lab import benchmarks
 
     if args.benchmark == "humaneval":
-        return tasks.humaneval_problems(), str
-    return tasks.mbpp_problems(args.mbpp, style=getattr(args, "prompt_style", "docstring"),
-                               sanitized=getattr(args, "sanitized", False)), tasks.mbpp_task_id
+        return benchmarks.humaneval_problems(), str
+    return benchmarks.mbpp_problems(args.mbpp, style=getattr(args, "prompt_style", "docstring"),
+                                    sanitized=getattr(args, "sanitized", False)), benchmarks.mbpp_task_id
 
 
-def _stops(args) -> tuple[str, ...]:
-    from phi_lab.evaluation import sampling
-
-    if args.benchmark == "humaneval" or args.benchmark == "grade":
-        return sampling.HUMANEVAL_STOPS
-    return sampling.MBPP_3SHOT_STOPS if args.prompt_style == "3shot" else sampling.MBPP_DOCSTRING_STOPS
+def _stops(problems: dict) -> tuple[str, ...]:
+    """The benchmark's own stop list (every problem of one benchmark and prompt style shares it)."""
+    stops = {p.stop_strings for p in problems.values()}
+    if len(stops) != 1:
+        raise ValueError(f"problems disagree on their stop strings: {sorted(stops)}")
+    return stops.pop()
 
 
 def _samples(args, problems: dict, out: Path) -> tuple[list[dict], str]:
@@ -108,7 +108,7 @@ def _samples(args, problems: dict, out: Path) -> tuple[list[dict], str]:
     path = out / "samples.jsonl"
     generate_samples(
         args.model, chosen, path, n=args.n, temperature=args.temperature, top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens, stop_strings=_stops(args), batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens, stop_strings=_stops(chosen), batch_size=args.batch_size,
         seed=args.seed, device=args.device,
     )
     return read_samples(path), str(path)
@@ -150,9 +150,9 @@ def run_functional(args) -> int:
 
 
 def run_likelihood(args) -> int:
+    from phi_lab.benchmarks import humaneval_problems, mbpp_problems
     from phi_lab.evaluation.likelihood import solution_nll
-    from phi_lab.evaluation.tasks import humaneval_problems, mbpp_problems
-    from phi_lab.loading import load_model_cached
+    from phi_lab.model.loading import load_model_cached
 
     out = Path(args.out)
     try:
@@ -176,8 +176,9 @@ def run_likelihood(args) -> int:
 
 
 def run_grade(args) -> int:
+    from phi_lab.benchmarks import load_unconventional
     from phi_lab.evaluation.functional import evaluate_samples
-    from phi_lab.evaluation.grading import grade_with_llm, grade_with_tests, load_unconventional
+    from phi_lab.evaluation.grading import grade_with_llm, grade_with_tests
 
     out = Path(args.out)
     args.benchmark = "grade"
@@ -188,7 +189,7 @@ def run_grade(args) -> int:
     except (SampleFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     if args.llm_model and os.environ.get(args.api_key_env):
-        from phi_lab.llm import LLMClient, LLMConfig
+        from phi_lab.llm.client import LLMClient, LLMConfig
 
         client = LLMClient(LLMConfig(model=args.llm_model, base_url=args.base_url, api_key_env=args.api_key_env))
         rows, grading = grade_with_llm(problems, samples, client)

@@ -15,16 +15,16 @@ import sys
 
 # subcommand -> (module, one-line help). Order is the order of the paper's recipe.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "model": ("phi_lab.model_cli", "inspect presets, count parameters, convert checkpoints"),
-    "tokenizer": ("phi_lab.tokenizer_cli", "train, inspect and test tokenizers"),
-    "data": ("phi_lab.data.cli", "read corpora and pack them into token shards (§2.3)"),
-    "filter": ("phi_lab.filtering.cli", "annotate, fit and apply the educational-value filter (§2.1)"),
-    "synth": ("phi_lab.synthesis.cli", "synthesize textbooks and exercises (§2.2)"),
-    "train": ("phi_lab.train_cli", "pretrain or finetune Phi models (§2.3)"),
-    "eval": ("phi_lab.evaluation.cli", "HumanEval / MBPP pass@k, likelihood and LLM grading (§4)"),
-    "probe": ("phi_lab.probes.cli", "compare checkpoints on emergent-ability probes (§3)"),
-    "prune": ("phi_lab.decontamination.cli", "decontaminate and prune exercises (§5)"),
-    "reproduce": ("phi_lab.reproduce", "run the whole recipe as notebooks with papermill"),
+    "model": ("phi_lab.cli.model", "inspect presets, count parameters, convert checkpoints"),
+    "tokenizer": ("phi_lab.cli.tokenizer", "train, inspect and test tokenizers"),
+    "data": ("phi_lab.cli.data", "read corpora and pack them into token shards (§2.3)"),
+    "filter": ("phi_lab.cli.filter", "annotate, fit and apply the educational-value filter (§2.1)"),
+    "synth": ("phi_lab.cli.synth", "synthesize textbooks and exercises (§2.2)"),
+    "train": ("phi_lab.cli.train", "pretrain or finetune Phi models (§2.3)"),
+    "eval": ("phi_lab.cli.eval", "HumanEval / MBPP pass@k, likelihood and LLM grading (§4)"),
+    "probe": ("phi_lab.cli.probe", "compare checkpoints on emergent-ability probes (§3)"),
+    "prune": ("phi_lab.cli.prune", "decontaminate and prune exercises (§5)"),
+    "reproduce": ("phi_lab.cli.reproduce", "run the whole recipe as notebooks with papermill"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Exercise families on numbers, lists and algorithms (see procedural.py for the contract)."""
+"""Exercise families on numbers, lists and algorithms (see phi_lab/synthesis/procedural.py for the contract)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import itertools
 import math
 from random import Random
 
-from phi_lab.synthesis.procedural import Spec, family, fname, pick, rand_ints
+from phi_lab.synthesis.families.base import Spec, fname, pick, rand_ints, registry
+
+FAMILIES, family = registry()
 
 LIST_ARGS = ["nums", "numbers", "values", "items", "data", "xs"]
 

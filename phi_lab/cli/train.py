@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--out is required")
     cfg = config_from_args(args)  # validate before starting any process
     if args.launcher == "none":
-        from phi_lab.train import train
+        from phi_lab.training.trainer import train
 
         summary = train(cfg, args.out, data=args.data, init=args.init, resume=args.resume, device=args.device,
                         progress=not args.no_progress, argv=sys.argv[1:])

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from phi_lab.model import Phi
-from phi_lab.tokenizer import PhiTokenizer
+from phi_lab.model.phi import Phi
+from phi_lab.model.tokenizer import PhiTokenizer
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What runs inside the sandbox, forked from the fork server (`phi_lab/_sandbox_server.py`).
+"""What runs inside the sandbox, forked from the fork server (`phi_lab/sandbox/server.py`).
 
 Stdlib only, never imports phi_lab. Process layout (isolation "namespaces"):
 
@@ -338,7 +338,7 @@ def start_checked(cfg: dict, out_fd: int, err_fd: int, req_fd: int, prog_fd: int
                   namespaces: bool) -> None:
     """Freshly forked from the server (still root): isolate, then serve the solution to the checker.
 
-    The process gets stdio and the two ends of its connection to the checker (`_sandbox_rpc`), which
+    The process gets stdio and the two ends of its connection to the checker (`rpc`), which
     runs outside this sandbox and alone writes the verdict: nothing here can forge it. Never returns.
     """
     try:
@@ -355,17 +355,17 @@ def start_checked(cfg: dict, out_fd: int, err_fd: int, req_fd: int, prog_fd: int
             unshare(SAMPLE_NAMESPACES)
         _make_workdir(cfg)
         _confine(cfg, cfg.get("uid"), cfg["workdir"])
-        import _sandbox_rpc
+        import rpc
     except BaseException as e:
         try:  # tell the checker, if the connection is already in place
-            import _sandbox_rpc
+            import rpc
 
-            _sandbox_rpc.send(4, ["fail", "E", f"sandbox setup failed: {e!r}"[:500]])
+            rpc.send(4, ["fail", "E", f"sandbox setup failed: {e!r}"[:500]])
         except BaseException:
             pass
         _exit(3)
     del cfg
-    _sandbox_rpc.serve_candidate(source, 3, 4, _exit)
+    rpc.serve_candidate(source, 3, 4, _exit)
     _exit(3)
 
 

@@ -1,0 +1,1 @@
+"""An OpenAI-compatible LLM client for annotation, synthesis and grading."""
