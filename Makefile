@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml Makefile
 
 lint: setup
 	$(VENV)/bin/ruff check phi_lab tests bench
+	$(VENV)/bin/ruff format --check phi_lab tests bench
 
 # pytest exit code 5 means "no tests collected": for us that is a failure, never a pass.
 test: setup lint

@@ -37,8 +37,14 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 def reference_flash(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False):
     """flash_attn_func's contract computed with SDPA (for --reference-flash only)."""
-    y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                       dropout_p=dropout_p, is_causal=causal, scale=softmax_scale)
+    y = F.scaled_dot_product_attention(
+        q.transpose(1, 2),
+        k.transpose(1, 2),
+        v.transpose(1, 2),
+        dropout_p=dropout_p,
+        is_causal=causal,
+        scale=softmax_scale,
+    )
     return y.transpose(1, 2)
 
 
@@ -75,7 +81,9 @@ def run(model: Phi, ids: torch.Tensor, flash: Counted | None, autocast: torch.dt
 
 def check_preset(preset: str, args, device: torch.device, flash_fn) -> list[dict]:
     half = DTYPES[args.dtype]
-    cfg = PhiConfig.from_preset(preset, max_seq_len=max(args.seq_len, PhiConfig.from_preset(preset).max_seq_len))
+    cfg = PhiConfig.from_preset(
+        preset, max_seq_len=max(args.seq_len, PhiConfig.from_preset(preset).max_seq_len)
+    )
     torch.manual_seed(args.seed)
     model = Phi(cfg)  # presets keep every dropout at 0
     init = {k: v.clone() for k, v in model.state_dict().items()}  # every mode starts from these weights
@@ -95,11 +103,21 @@ def check_preset(preset: str, args, device: torch.device, flash_fn) -> list[dict
         sd_logits, sd_loss, sd_grad = run(model, ids, None, autocast, backward)
         counted = Counted(flash_fn)
         fl_logits, fl_loss, fl_grad = run(model, ids, counted, autocast, backward)
-        r = {"preset": preset, "mode": mode, "dtype": args.dtype, "batch": args.batch, "seq_len": args.seq_len,
-             "flash_calls": counted.calls, "expected_calls": cfg.n_layer,
-             "logits_err_flash": rel_err(fl_logits, ref_logits), "logits_err_sdpa": rel_err(sd_logits, ref_logits),
-             "logits_flash_vs_sdpa_max_abs": float((fl_logits - sd_logits).abs().max()),
-             "loss_fp32": float(ref_loss), "loss_sdpa": float(sd_loss), "loss_flash": float(fl_loss)}
+        r = {
+            "preset": preset,
+            "mode": mode,
+            "dtype": args.dtype,
+            "batch": args.batch,
+            "seq_len": args.seq_len,
+            "flash_calls": counted.calls,
+            "expected_calls": cfg.n_layer,
+            "logits_err_flash": rel_err(fl_logits, ref_logits),
+            "logits_err_sdpa": rel_err(sd_logits, ref_logits),
+            "logits_flash_vs_sdpa_max_abs": float((fl_logits - sd_logits).abs().max()),
+            "loss_fp32": float(ref_loss),
+            "loss_sdpa": float(sd_loss),
+            "loss_flash": float(fl_loss),
+        }
         ok = counted.calls == cfg.n_layer
         ok &= r["logits_err_flash"] <= args.slack * r["logits_err_sdpa"] + args.atol
         if backward:
@@ -124,36 +142,53 @@ def main() -> int:
     ap.add_argument("--modes", nargs="+", choices=["weights", "autocast"], default=["weights", "autocast"])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--slack", type=float, default=2.0, help="flash may err this many times SDPA's half error")
+    ap.add_argument(
+        "--slack", type=float, default=2.0, help="flash may err this many times SDPA's half error"
+    )
     ap.add_argument("--atol", type=float, default=1e-3, help="plus this much relative error")
-    ap.add_argument("--reference-flash", action="store_true",
-                    help="use an SDPA stand-in for flash_attn_func (CPU dry run of the script; proves no kernel)")
+    ap.add_argument(
+        "--reference-flash",
+        action="store_true",
+        help="use an SDPA stand-in for flash_attn_func (CPU dry run of the script; proves no kernel)",
+    )
     args = ap.parse_args()
 
     device = torch.device(args.device)
     if args.reference_flash:
         flash_fn = reference_flash
         # the real rule also requires CUDA; the stand-in runs anywhere
-        pm._use_flash = lambda x, mask, kv: (pm.flash_attn_func is not None and mask is None and kv is None
-                                             and x.dtype in pm._FLASH_DTYPES)
+        pm._use_flash = lambda x, mask, kv: (
+            pm.flash_attn_func is not None and mask is None and kv is None and x.dtype in pm._FLASH_DTYPES
+        )
     else:
         if device.type != "cuda" or not torch.cuda.is_available():
-            print("flash_parity: flash-attn needs a CUDA device (use --reference-flash for a CPU dry run)",
-                  file=sys.stderr)
+            print(
+                "flash_parity: flash-attn needs a CUDA device (use --reference-flash for a CPU dry run)",
+                file=sys.stderr,
+            )
             return 2
         if pm.flash_attn_func is None:
-            print("flash_parity: flash_attn is not importable here (pip install -e '.[gpu]')", file=sys.stderr)
+            print(
+                "flash_parity: flash_attn is not importable here (pip install -e '.[gpu]')", file=sys.stderr
+            )
             return 2
         flash_fn = pm.flash_attn_func
         torch.backends.cuda.matmul.allow_tf32 = False  # a true float32 reference
         torch.backends.cudnn.allow_tf32 = False
-    env = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-           "flash_attn": _flash_version(), "reference_flash": args.reference_flash}
+    env = {
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "flash_attn": _flash_version(),
+        "reference_flash": args.reference_flash,
+    }
     print(json.dumps(env), flush=True)
     results = [r for preset in args.preset for r in check_preset(preset, args, device, flash_fn)]
     failed = [f"{r['preset']}/{r['mode']}" for r in results if r["verdict"] != "PASS"]
-    print(f"flash_parity: {len(results) - len(failed)}/{len(results)} checks passed"
-          + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
+    print(
+        f"flash_parity: {len(results) - len(failed)}/{len(results)} checks passed"
+        + (f"; FAILED: {', '.join(failed)}" if failed else ""),
+        flush=True,
+    )
     return 1 if failed else 0
 
 

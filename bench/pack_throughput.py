@@ -50,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     docs = list(offline_python_corpus(max_bytes=max_bytes, skips=SkipLog()))
     read_s = time.perf_counter() - t0
     n_bytes = sum(len(d.text.encode("utf-8")) for d in docs)
-    print(f"corpus: {len(docs):,} documents, {n_bytes / 1e6:.1f} MB read in {read_s:.1f} s; "
-          f"tokenizer {tok.name} (vocab {tok.vocab_size:,}) ready in {tok_s:.1f} s", flush=True)
+    print(
+        f"corpus: {len(docs):,} documents, {n_bytes / 1e6:.1f} MB read in {read_s:.1f} s; "
+        f"tokenizer {tok.name} (vocab {tok.vocab_size:,}) ready in {tok_s:.1f} s",
+        flush=True,
+    )
 
     results = []
     for workers in args.workers:
@@ -59,19 +62,43 @@ def main(argv: list[str] | None = None) -> int:
         try:
             t0 = time.perf_counter()
             # the documents are re-read from disk, as a real pack does (warm page cache)
-            m = pack(offline_python_corpus(max_bytes=max_bytes), tok, out / "p", PackConfig(val_fraction=0.01),
-                     workers=workers, batch_docs=args.batch_docs, progress=False)
+            m = pack(
+                offline_python_corpus(max_bytes=max_bytes),
+                tok,
+                out / "p",
+                PackConfig(val_fraction=0.01),
+                workers=workers,
+                batch_docs=args.batch_docs,
+                progress=False,
+            )
             dt = time.perf_counter() - t0
         finally:
             shutil.rmtree(out, ignore_errors=True)
-        r = {"workers": workers, "documents": m["documents"], "tokens": m["tokens"], "bytes": n_bytes,
-             "seconds": round(dt, 2), "tokens_per_s": round(m["tokens"] / dt), "mb_per_s": round(n_bytes / dt / 1e6, 2)}
+        r = {
+            "workers": workers,
+            "documents": m["documents"],
+            "tokens": m["tokens"],
+            "bytes": n_bytes,
+            "seconds": round(dt, 2),
+            "tokens_per_s": round(m["tokens"] / dt),
+            "mb_per_s": round(n_bytes / dt / 1e6, 2),
+        }
         results.append(r)
-        print(f"workers={workers}: {m['tokens']:,} tokens in {dt:.1f} s -> {r['tokens_per_s']:,} tokens/s "
-              f"({r['mb_per_s']} MB/s of source)", flush=True)
-    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
-                          "loadavg": os.getloadavg()},
-              "tokenizer": {"name": tok.name, "vocab_size": tok.vocab_size}, "results": results}
+        print(
+            f"workers={workers}: {m['tokens']:,} tokens in {dt:.1f} s -> {r['tokens_per_s']:,} tokens/s "
+            f"({r['mb_per_s']} MB/s of source)",
+            flush=True,
+        )
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "loadavg": os.getloadavg(),
+        },
+        "tokenizer": {"name": tok.name, "vocab_size": tok.vocab_size},
+        "results": results,
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report))

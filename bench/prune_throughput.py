@@ -80,10 +80,16 @@ def synthetic_exercises(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--exercises", type=int, default=3000, help="synthetic exercises for the AST timing [3000]")
+    ap.add_argument(
+        "--exercises", type=int, default=3000, help="synthetic exercises for the AST timing [3000]"
+    )
     ap.add_argument("--embed-sample", type=int, default=192, help="exercises embedded with MiniLM [192]")
-    ap.add_argument("--embed-repeats", type=int, default=2,
-                    help="timed passes per dtype, alternated float32/bfloat16; the best counts [2]")
+    ap.add_argument(
+        "--embed-repeats",
+        type=int,
+        default=2,
+        help="timed passes per dtype, alternated float32/bfloat16; the best counts [2]",
+    )
     ap.add_argument("--workers", type=int, default=0, help="pool size (0 = all cores)")
     ap.add_argument("--target-cores", type=int, default=16)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -98,14 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0]
     if load > cores:
-        print(f"warning: load average {load:.1f} on {cores} cores: other work shares this machine, rates are low")
+        print(
+            f"warning: load average {load:.1f} on {cores} cores: other work shares this machine, rates are low"
+        )
     workers = args.workers or cores
     problems = list(humaneval_problems().values())
     pcodes = [p.code for p in problems]
     exs = synthetic_exercises(args.exercises)
     codes = [p + s for _, p, s in exs]
-    res: dict = {"machine": f"{platform.processor() or platform.machine()}, {cores} cores", "workers": workers, "load_average_1min": load,
-                 "exercises": len(codes), "problems": len(problems)}
+    res: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {cores} cores",
+        "workers": workers,
+        "load_average_1min": load,
+        "exercises": len(codes),
+        "problems": len(problems),
+    }
 
     # 1. AST match rate, all pairs, one process (includes parsing each exercise once).
     sim._init_worker(pcodes)
@@ -116,21 +129,28 @@ def main(argv: list[str] | None = None) -> int:
     sim.score_chunk(codes[:n1], local, prob)
     dt = time.perf_counter() - t0
     res["ast_pairs_per_s_one_process"] = len(local) / dt
-    print(f"AST match, 1 process: {len(local):,} pairs in {dt:.2f} s = {len(local) / dt:,.0f} pairs/s", flush=True)
+    print(
+        f"AST match, 1 process: {len(local):,} pairs in {dt:.2f} s = {len(local) / dt:,.0f} pairs/s",
+        flush=True,
+    )
 
     # 2. End to end on all pairs with the pool (fresh cache, constant embedder so nothing is prefiltered).
     with tempfile.TemporaryDirectory(prefix="prune-bench-") as cache:
         t0 = time.perf_counter()
-        pairs = sim.compute_similarities(codes, pcodes, _ConstantEmbedder(), cache,
-                                         sim.SimilarityConfig(math.inf, workers=workers))
+        pairs = sim.compute_similarities(
+            codes, pcodes, _ConstantEmbedder(), cache, sim.SimilarityConfig(math.inf, workers=workers)
+        )
         dt = time.perf_counter() - t0
     res["ast_pairs_per_s_pool"] = len(pairs) / dt
     # AST-first embeds only exercises with some pair at >= the lowest tau (0.8)
     near = np.zeros(len(codes), dtype=bool)
     near[pairs.ex_index[pairs.close(0.8)]] = True
     res["ast_first_embed_fraction_sample"] = float(near.mean())
-    print(f"AST match, pool of {workers}: {len(pairs):,} pairs in {dt:.2f} s = {len(pairs) / dt:,.0f} pairs/s "
-          f"(incl. pool start-up and cache writes)", flush=True)
+    print(
+        f"AST match, pool of {workers}: {len(pairs):,} pairs in {dt:.2f} s = {len(pairs) / dt:,.0f} pairs/s "
+        f"(incl. pool start-up and cache writes)",
+        flush=True,
+    )
 
     # 3. Embedding throughput per dtype on the same sample, and the prefilter's pass rate with the default
     # embedder and threshold.
@@ -170,11 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         np.nonzero(sim.embedding_distances(rows[s : s + 8192], pv["float32"]) <= thr)
     res["distance_pairs_per_s"] = len(rows) * len(pv["float32"]) / (time.perf_counter() - t0)
     agree = res["bfloat16_vs_float32"]
-    print(f"MiniLM embedding of {len(sample)} texts (best of {max(1, args.embed_repeats)}): "
-          + ", ".join(f"{dt} {r:,.1f} texts/s" for dt, r in res["embed_texts_per_s_by_dtype"].items())
-          + f" (bfloat16 {res['bfloat16_speedup']:.2f}x); bfloat16 vs float32: min cosine {agree['min_cosine']:.5f}, "
-          f"max |d diff| {agree['max_abs_distance_diff']:.4f}, {agree['pairs_across_threshold']}/{agree['pairs']} "
-          f"pairs cross {thr}; {res['prefilter_pass_rate']:.1%} of pairs within {thr}", flush=True)
+    print(
+        f"MiniLM embedding of {len(sample)} texts (best of {max(1, args.embed_repeats)}): "
+        + ", ".join(f"{dt} {r:,.1f} texts/s" for dt, r in res["embed_texts_per_s_by_dtype"].items())
+        + f" (bfloat16 {res['bfloat16_speedup']:.2f}x); bfloat16 vs float32: min cosine {agree['min_cosine']:.5f}, "
+        f"max |d diff| {agree['max_abs_distance_diff']:.4f}, {agree['pairs_across_threshold']}/{agree['pairs']} "
+        f"pairs cross {thr}; {res['prefilter_pass_rate']:.1%} of pairs within {thr}",
+        flush=True,
+    )
 
     # 4. n-gram scan.
     index = NGramIndex(problems, n=13)
@@ -214,25 +237,33 @@ def main(argv: list[str] | None = None) -> int:
         f"linear scaling of AST matching and embedding from {cores} to {args.target_cores} cores (n-grams not "
         f"scaled); ast-first embeds {f_paper:.1%} of the exercises (paper §5.2: {PAPER_REMOVED_AT_08:,} of "
         f"{PAPER_EXERCISES:,} removed at tau=0.8, so at least that many have an AST match >= 0.8); "
-        "per-text embedding cost of MBPP-made exercises")
+        "per-text embedding cost of MBPP-made exercises"
+    )
     for dt in EMBED_DTYPES:
         res[f"projected_this_machine_{dt}"] = project(cores, 1.0, dt)
         res[f"projected_target_cores_{dt}"] = project(args.target_cores, args.target_cores / cores, dt)
     # the float32 projections under their former names, for readers of older results
     res["projected_this_machine"] = res["projected_this_machine_float32"]
     res["projected_target_cores"] = res["projected_target_cores_float32"]
-    for label, key in (("this machine", "projected_this_machine"), (f"{args.target_cores} cores", "projected_target_cores")):
+    for label, key in (
+        ("this machine", "projected_this_machine"),
+        (f"{args.target_cores} cores", "projected_target_cores"),
+    ):
         for dt in EMBED_DTYPES:
             p = res[f"{key}_{dt}"]
-            print(f"projected 879.5K x 164 on {label}, {dt}: embedding-first {p['embedding_first_total_s'] / 3600:.2f} h "
-                  f"(embed {p['embed_all_s'] / 60:.1f} min, AST on prefiltered pairs {p['ast_prefiltered_s'] / 60:.1f} min); "
-                  f"ast-first {p['ast_first_total_s'] / 3600:.2f} h (AST all pairs {p['ast_all_pairs_s'] / 60:.1f} min + "
-                  f"embed {f_paper:.0%}); AST only {p['ast_only_total_s'] / 60:.1f} min; n-grams {p['ngram_s'] / 60:.1f} min")
+            print(
+                f"projected 879.5K x 164 on {label}, {dt}: embedding-first {p['embedding_first_total_s'] / 3600:.2f} h "
+                f"(embed {p['embed_all_s'] / 60:.1f} min, AST on prefiltered pairs {p['ast_prefiltered_s'] / 60:.1f} min); "
+                f"ast-first {p['ast_first_total_s'] / 3600:.2f} h (AST all pairs {p['ast_all_pairs_s'] / 60:.1f} min + "
+                f"embed {f_paper:.0%}); AST only {p['ast_only_total_s'] / 60:.1f} min; n-grams {p['ngram_s'] / 60:.1f} min"
+            )
     print(f"\nprojected total, 879.5K x 164 on {args.target_cores} cores (h):")
     print(f"  {'':10} {'embed-all (embedding-first)':>28} {'ast-first':>10}")
     for dt in EMBED_DTYPES:
         p = res[f"projected_target_cores_{dt}"]
-        print(f"  {dt:10} {p['embedding_first_total_s'] / 3600:>28.2f} {p['ast_first_total_s'] / 3600:>10.2f}")
+        print(
+            f"  {dt:10} {p['embedding_first_total_s'] / 3600:>28.2f} {p['ast_first_total_s'] / 3600:>10.2f}"
+        )
     print(f"  assumptions: {res['assumptions']}")
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}, indent=1))
     if args.json:

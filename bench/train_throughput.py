@@ -34,7 +34,9 @@ def build(impl: str, cfg: PhiConfig, reference: Phi, device: torch.device) -> to
     from transformers import PhiConfig as HFPhiConfig
     from transformers import PhiForCausalLM
 
-    hf_cfg = HFPhiConfig(**{k: v for k, v in config_to_hf(cfg).items() if k not in ("architectures", "model_type")})
+    hf_cfg = HFPhiConfig(
+        **{k: v for k, v in config_to_hf(cfg).items() if k not in ("architectures", "model_type")}
+    )
     hf_cfg._attn_implementation = "sdpa"
     model = PhiForCausalLM(hf_cfg)
     model.load_state_dict(hf_state_dict(reference))  # identical weights
@@ -42,8 +44,7 @@ def build(impl: str, cfg: PhiConfig, reference: Phi, device: torch.device) -> to
 
 
 def make_step(impl: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1,
-                            fused=x.device.type == "cuda")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=x.device.type == "cuda")
     dtype = AMP[precision]
 
     def step() -> float:
@@ -78,7 +79,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    cfg = PhiConfig.from_preset(args.preset, max_seq_len=max(args.seq_len, PhiConfig.from_preset(args.preset).max_seq_len))
+    cfg = PhiConfig.from_preset(
+        args.preset, max_seq_len=max(args.seq_len, PhiConfig.from_preset(args.preset).max_seq_len)
+    )
     torch.manual_seed(0)
     reference = Phi(cfg)
     reference.gradient_checkpointing = args.gradient_checkpointing
@@ -116,9 +119,18 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = peak_flops(name, args.precision)
     fpt = estimate_flops_per_token(cfg, args.seq_len)
-    result = {"preset": args.preset, "seq_len": args.seq_len, "batch": args.batch, "device": name,
-              "precision": args.precision, "threads": torch.get_num_threads(), "compile": args.compile,
-              "params": reference.num_parameters(), "steps_per_round": args.steps, "rounds": args.rounds}
+    result = {
+        "preset": args.preset,
+        "seq_len": args.seq_len,
+        "batch": args.batch,
+        "device": name,
+        "precision": args.precision,
+        "threads": torch.get_num_threads(),
+        "compile": args.compile,
+        "params": reference.num_parameters(),
+        "steps_per_round": args.steps,
+        "rounds": args.rounds,
+    }
     for impl in impls:
         tps = statistics.median(rates[impl])
         result[f"{impl}_tokens_per_s"] = round(tps, 1)
@@ -129,8 +141,10 @@ def main() -> None:
     print(json.dumps(result))
     for impl in impls:
         mfu = f", MFU {result[impl + '_mfu']:.1%}" if peak else ""
-        print(f"{impl:>8}: {result[impl + '_tokens_per_s']:,.0f} tokens/s median, "
-              f"{result[impl + '_best_tokens_per_s']:,.0f} best (full AdamW steps){mfu}")
+        print(
+            f"{impl:>8}: {result[impl + '_tokens_per_s']:,.0f} tokens/s median, "
+            f"{result[impl + '_best_tokens_per_s']:,.0f} best (full AdamW steps){mfu}"
+        )
     if len(impls) == 2:
         med = result["phi_lab_tokens_per_s"] / result["hf_tokens_per_s"]
         best = result["phi_lab_best_tokens_per_s"] / result["hf_best_tokens_per_s"]

@@ -34,7 +34,9 @@ def save_tiny_model(path, tokenizer, seed: int = 0):
     from phi_lab.model.phi import Phi, PhiConfig
 
     torch.manual_seed(seed)
-    cfg = PhiConfig.from_preset("smoke", vocab_size=tokenizer.padded_vocab_size(), eos_token_id=tokenizer.eos_id)
+    cfg = PhiConfig.from_preset(
+        "smoke", vocab_size=tokenizer.padded_vocab_size(), eos_token_id=tokenizer.eos_id
+    )
     return save_model(Phi(cfg), tokenizer, path)
 
 

@@ -140,8 +140,9 @@ class FakeOpenAI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model") or self.model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+            ],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         }
 
@@ -155,13 +156,23 @@ class FakeOpenAI:
             with self.lock:
                 self.answered[last_user_message(row["body"])] += 1
                 self.n_answered += 1
-            out.append(json.dumps({"id": f"batch_req_{i}", "custom_id": row["custom_id"],
-                                   "response": {"status_code": 200, "request_id": f"r{i}", "body": body},
-                                   "error": None}))
+            out.append(
+                json.dumps(
+                    {
+                        "id": f"batch_req_{i}",
+                        "custom_id": row["custom_id"],
+                        "response": {"status_code": 200, "request_id": f"r{i}", "body": body},
+                        "error": None,
+                    }
+                )
+            )
         fid = f"file-out-{len(self.files)}"
         self.files[fid] = ("\n".join(out) + "\n").encode()
-        batch.update(status="completed", output_file_id=fid,
-                     request_counts={"total": len(out), "completed": len(out), "failed": 0})
+        batch.update(
+            status="completed",
+            output_file_id=fid,
+            request_counts={"total": len(out), "completed": len(out), "failed": 0},
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -171,7 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
 
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None):
+    def _send(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None
+    ):
         data = raw if raw is not None else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -236,25 +249,50 @@ class _Handler(BaseHTTPRequestHandler):
             msg = email.parser.BytesParser().parsebytes(
                 b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + raw
             )
-            content = next((p.get_payload(decode=True) for p in msg.get_payload()
-                            if p.get_param("name", header="content-disposition") == "file"), None)
+            content = next(
+                (
+                    p.get_payload(decode=True)
+                    for p in msg.get_payload()
+                    if p.get_param("name", header="content-disposition") == "file"
+                ),
+                None,
+            )
             if content is None:
                 return self._error(400, "multipart upload without a 'file' part")
             with self.fake.lock:
                 fid = f"file-{len(self.fake.files)}"
                 self.fake.files[fid] = content
-            self._send(200, {"id": fid, "object": "file", "bytes": len(content), "created_at": 0,
-                             "filename": "input.jsonl", "purpose": "batch", "status": "processed"})
+            self._send(
+                200,
+                {
+                    "id": fid,
+                    "object": "file",
+                    "bytes": len(content),
+                    "created_at": 0,
+                    "filename": "input.jsonl",
+                    "purpose": "batch",
+                    "status": "processed",
+                },
+            )
         elif path == "/batches":
             req = json.loads(raw)
             if req.get("input_file_id") not in self.fake.files:
                 return self._error(400, "unknown input_file_id")
             with self.fake.lock:
                 bid = f"batch_{len(self.fake.batches)}"
-                b = {"id": bid, "object": "batch", "endpoint": req.get("endpoint"), "errors": None,
-                     "input_file_id": req["input_file_id"], "completion_window": "24h",
-                     "status": "validating", "output_file_id": None, "error_file_id": None,
-                     "created_at": int(time.time()), "_polls": 0}
+                b = {
+                    "id": bid,
+                    "object": "batch",
+                    "endpoint": req.get("endpoint"),
+                    "errors": None,
+                    "input_file_id": req["input_file_id"],
+                    "completion_window": "24h",
+                    "status": "validating",
+                    "output_file_id": None,
+                    "error_file_id": None,
+                    "created_at": int(time.time()),
+                    "_polls": 0,
+                }
                 self.fake.batches[bid] = b
             self._send(200, {k: v for k, v in b.items() if not k.startswith("_")})
         else:

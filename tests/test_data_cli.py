@@ -23,8 +23,22 @@ def test_data_pack_and_info(tmp_path: Path, tiny_tokenizer, capsys) -> None:
     rows = [{"content": f"print({i})\n"} for i in range(5)]
     (tmp_path / "extra.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "packed"
-    argv = ["data", "pack", "--source", str(tree), str(tmp_path / "extra.jsonl"), "--out", str(out),
-            "--tokenizer", str(tmp_path / "tok"), "--val-fraction", "0", "--text-field", "content", "--quiet"]
+    argv = [
+        "data",
+        "pack",
+        "--source",
+        str(tree),
+        str(tmp_path / "extra.jsonl"),
+        "--out",
+        str(out),
+        "--tokenizer",
+        str(tmp_path / "tok"),
+        "--val-fraction",
+        "0",
+        "--text-field",
+        "content",
+        "--quiet",
+    ]
     assert main(argv) == 0
     summary = capsys.readouterr().out
     assert "17 documents" in summary and "non-utf8 1" in summary
@@ -35,12 +49,28 @@ def test_data_pack_and_info(tmp_path: Path, tiny_tokenizer, capsys) -> None:
     assert text == "".join(t + EOS_TOKEN for t in expected)
     m = json.loads((out / "manifest.json").read_text())
     assert set(m["source_stats"]) == {"src", "extra"}
-    assert [json.loads(x)["reason"].split(":")[0] for x in (out / "skipped.jsonl").read_text().splitlines()] == ["non-utf8"]
+    assert [
+        json.loads(x)["reason"].split(":")[0] for x in (out / "skipped.jsonl").read_text().splitlines()
+    ] == ["non-utf8"]
     assert main(["data", "info", str(out), "--verify"]) == 0
     assert "all shards match" in capsys.readouterr().out
     # clear errors, no tracebacks
-    assert main(["data", "pack", "--source", str(tmp_path / "missing"), "--out", str(tmp_path / "x"),
-                 "--tokenizer", str(tmp_path / "tok"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "pack",
+                "--source",
+                str(tmp_path / "missing"),
+                "--out",
+                str(tmp_path / "x"),
+                "--tokenizer",
+                str(tmp_path / "tok"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
     assert main(["data", "info", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
@@ -72,8 +102,14 @@ def test_default_packed_corpus_is_cached(tmp_path: Path, monkeypatch, tiny_token
     from phi_lab.data import defaults
 
     monkeypatch.setenv("PHI_LAB_CACHE", str(tmp_path / "cache"))
-    kwargs = {"max_documents": 12, "max_bytes": None, "val_fraction": 0.2, "tokenizer": tiny_tokenizer,
-              "include_site_packages": False, "progress": False}
+    kwargs = {
+        "max_documents": 12,
+        "max_bytes": None,
+        "val_fraction": 0.2,
+        "tokenizer": tiny_tokenizer,
+        "include_site_packages": False,
+        "progress": False,
+    }
     path = defaults.default_packed_corpus(**kwargs)
     m = json.loads((path / "manifest.json").read_text())
     assert m["status"] == "complete" and m["documents"] == 12 and m["sources"] == ["offline"]

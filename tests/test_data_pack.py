@@ -58,10 +58,16 @@ def test_pack_round_trip_and_manifest(tmp_path: Path, tiny_tokenizer: PhiTokeniz
             got = tiny_tokenizer.decode(ds.read(r["offset"], r["tokens"]).tolist())
             assert got == d.text + EOS_TOKEN and r["sha256"] == d.sha256
     assert m["status"] == "complete" and m["dtype"] == "uint16"
-    assert m["documents"] == len(unique) and m["splits"]["train"]["documents"] + m["splits"]["val"]["documents"] == 60
+    assert (
+        m["documents"] == len(unique)
+        and m["splits"]["train"]["documents"] + m["splits"]["val"]["documents"] == 60
+    )
     assert m["tokenizer"]["fingerprint"] == tiny_tokenizer.fingerprint()
     assert m["tokenizer"]["eos_id"] == tiny_tokenizer.eos_id
-    assert PhiTokenizer.from_pretrained(tmp_path / "p" / m["tokenizer"]["path"]).fingerprint() == tiny_tokenizer.fingerprint()
+    assert (
+        PhiTokenizer.from_pretrained(tmp_path / "p" / m["tokenizer"]["path"]).fingerprint()
+        == tiny_tokenizer.fingerprint()
+    )
     assert m["sources"] == ["synthetic"] and m["source_stats"]["synthetic"]["documents"] == 60
     assert m["source_stats"]["synthetic"]["tokens"] == m["tokens"]
     shards = m["splits"]["train"]["shards"]
@@ -79,7 +85,11 @@ def test_pack_round_trip_and_manifest(tmp_path: Path, tiny_tokenizer: PhiTokeniz
 
 
 def test_split_and_dtype_rules() -> None:
-    assert token_dtype(50295) == np.uint16 and token_dtype(65536) == np.uint16 and token_dtype(65537) == np.uint32
+    assert (
+        token_dtype(50295) == np.uint16
+        and token_dtype(65536) == np.uint16
+        and token_dtype(65537) == np.uint32
+    )
     hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(4000)]
     frac = sum(split_of(h, 0.1) == "val" for h in hashes) / len(hashes)
     assert 0.08 < frac < 0.12
@@ -126,7 +136,9 @@ def test_interrupted_pack_resumes_to_identical_output(tmp_path: Path, tiny_token
     got = pack(docs, tiny_tokenizer, out, config, batch_docs=4, progress=False)
     assert got["splits"] == ref["splits"]
     assert not (out / "train-00042.bin").exists() and not list(out.glob("*.tmp"))
-    assert sorted(p.name for p in out.glob("*.bin")) == sorted(p.name for p in (tmp_path / "ref").glob("*.bin"))
+    assert sorted(p.name for p in out.glob("*.bin")) == sorted(
+        p.name for p in (tmp_path / "ref").glob("*.bin")
+    )
 
 
 KILL_SCRIPT = textwrap.dedent(
@@ -171,7 +183,13 @@ def test_sigkilled_pack_resumes(tmp_path: Path, tiny_tokenizer, docs) -> None:
 
 
 def test_corpus_shorter_than_one_window(tmp_path: Path, tiny_tokenizer) -> None:
-    pack([Document("x = 1\n", "s", "a.py")], tiny_tokenizer, tmp_path / "p", PackConfig(val_fraction=0), progress=False)
+    pack(
+        [Document("x = 1\n", "s", "a.py")],
+        tiny_tokenizer,
+        tmp_path / "p",
+        PackConfig(val_fraction=0),
+        progress=False,
+    )
     ds = PackedDataset(tmp_path / "p")
     with pytest.raises(ValueError, match="shorter than one training window"):
         WindowSampler(ds, seq_len=2048)

@@ -102,7 +102,11 @@ def test_jsonl_reader_names_file_and_line(tmp_path: Path) -> None:
     assert docs[0].path == f"{path}:1" and docs[0].meta == {"id": 7}
     assert docs[1].meta == {}  # non-scalar fields stay out of provenance
     assert [(s.path.rsplit(":", 1)[1], s.reason.split(":")[0]) for s in skips.items] == [
-        ("2", "invalid-json"), ("3", "no-text-field"), ("4", "not-a-string"), ("5", "empty"), ("6", "non-utf8"),
+        ("2", "invalid-json"),
+        ("3", "no-text-field"),
+        ("4", "not-a-string"),
+        ("5", "empty"),
+        ("6", "non-utf8"),
     ]
     with pytest.raises(ValueError, match="'text'"):
         list(read_jsonl(path, "text"))
@@ -110,10 +114,15 @@ def test_jsonl_reader_names_file_and_line(tmp_path: Path) -> None:
 
 def test_parquet_reader(tmp_path: Path) -> None:
     path = tmp_path / "d.parquet"
-    pq.write_table(pa.table({"code": ["a = 1\n", None, "", "b = 2\n"], "repo": ["r1", "r2", "r3", "r4"]}), path)
+    pq.write_table(
+        pa.table({"code": ["a = 1\n", None, "", "b = 2\n"], "repo": ["r1", "r2", "r3", "r4"]}), path
+    )
     skips = SkipLog()
     docs = list(read_source(path, text_field="code", skips=skips))
-    assert [(d.text, d.meta["repo"], d.path) for d in docs] == [("a = 1\n", "r1", f"{path}:0"), ("b = 2\n", "r4", f"{path}:3")]
+    assert [(d.text, d.meta["repo"], d.path) for d in docs] == [
+        ("a = 1\n", "r1", f"{path}:0"),
+        ("b = 2\n", "r4", f"{path}:3"),
+    ]
     assert len(skips) == 2
     with pytest.raises(ValueError, match="no column 'text'"):
         list(read_parquet(path))
@@ -144,7 +153,9 @@ def test_offline_corpus_dedups_and_keeps_provenance(tmp_path: Path, monkeypatch)
     assert [s.reason.split(":")[0] for s in skips.items] == ["duplicate"]
     by_rel = {d.meta["relpath"]: d.meta for d in docs}
     assert by_rel["json/decoder.py"]["origin"] == "stdlib" and by_rel["json/decoder.py"]["package"] == "json"
-    assert by_rel["mypkg/core.py"]["origin"] == "site-packages" and by_rel["mypkg/core.py"]["package"] == "mypkg"
+    assert (
+        by_rel["mypkg/core.py"]["origin"] == "site-packages" and by_rel["mypkg/core.py"]["package"] == "mypkg"
+    )
     assert "x.py" not in {Path(d.path).name for d in docs}
     # bounded subsets are prefixes of the same seeded order; another seed gives another order
     assert [d.path for d in offline.offline_python_corpus(max_documents=2)] == [d.path for d in docs[:2]]
@@ -168,15 +179,21 @@ def test_hf_dataset_saved_to_disk(tmp_path: Path) -> None:
     """A real `datasets` dataset written with save_to_disk, read back offline (no hub involved)."""
     datasets = pytest.importorskip("datasets")
 
-    one = datasets.Dataset.from_list([{"text": "a = 1\n", "n": 1}, {"text": "", "n": 2}, {"text": "b = 2\n", "n": 3}])
+    one = datasets.Dataset.from_list(
+        [{"text": "a = 1\n", "n": 1}, {"text": "", "n": 2}, {"text": "b = 2\n", "n": 3}]
+    )
     one.save_to_disk(str(tmp_path / "one"))
-    two = datasets.DatasetDict(train=datasets.Dataset.from_dict({"text": ["t\n"]}),
-                               test=datasets.Dataset.from_dict({"text": ["v\n"]}))
+    two = datasets.DatasetDict(
+        train=datasets.Dataset.from_dict({"text": ["t\n"]}),
+        test=datasets.Dataset.from_dict({"text": ["v\n"]}),
+    )
     two.save_to_disk(str(tmp_path / "two"))
     skips = SkipLog()
     docs = list(read_hf_dataset(tmp_path / "one", skips=skips))
     assert [(d.text, d.meta, d.path) for d in docs] == [
-        ("a = 1\n", {"n": 1}, f"{tmp_path / 'one'}[0]"), ("b = 2\n", {"n": 3}, f"{tmp_path / 'one'}[2]")]
+        ("a = 1\n", {"n": 1}, f"{tmp_path / 'one'}[0]"),
+        ("b = 2\n", {"n": 3}, f"{tmp_path / 'one'}[2]"),
+    ]
     assert [s.reason for s in skips.items] == ["empty"]
     with pytest.raises(ValueError, match="choose one with --split"):
         list(read_hf_dataset(tmp_path / "two"))

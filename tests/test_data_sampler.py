@@ -17,7 +17,10 @@ SEQ = 16
 
 
 def _pack(directory: Path, tok, tag: str, n: int) -> PackedDataset:
-    docs = [Document(f"# {tag} {i}\ndef {tag}_{i}(x):\n    return x * {i} + {i * i}\n", tag, f"{tag}/{i}") for i in range(n)]
+    docs = [
+        Document(f"# {tag} {i}\ndef {tag}_{i}(x):\n    return x * {i} + {i * i}\n", tag, f"{tag}/{i}")
+        for i in range(n)
+    ]
     pack(docs, tok, directory, PackConfig(val_fraction=0.0, shard_tokens=300), progress=False)
     return PackedDataset(directory)
 
@@ -91,8 +94,12 @@ def test_rank_split_equals_single_process_global_batch(packed: PackedDataset) ->
 
 def test_mixture_proportions_resume_and_ranks(packed, packed_b) -> None:
     def make(rank=0, world_size=1):
-        return Mixture([WindowSampler(packed, SEQ, seed=1), WindowSampler(packed_b, SEQ, seed=2)], [0.8, 0.2],
-                       rank=rank, world_size=world_size)
+        return Mixture(
+            [WindowSampler(packed, SEQ, seed=1), WindowSampler(packed_b, SEQ, seed=2)],
+            [0.8, 0.2],
+            rank=rank,
+            world_size=world_size,
+        )
 
     m = make()
     picks = m.take(1000)
@@ -121,8 +128,11 @@ def test_mixture_proportions_resume_and_ranks(packed, packed_b) -> None:
 
 def test_mixture_components_draw_their_own_data(packed, packed_b) -> None:
     m = Mixture([WindowSampler(packed, SEQ, seed=1), WindowSampler(packed_b, SEQ, seed=2)], [0.5, 0.5])
-    for (k, i), row in zip(m.next_indices(20), Mixture(
-        [WindowSampler(packed, SEQ, seed=1), WindowSampler(packed_b, SEQ, seed=2)], [0.5, 0.5]
-    ).next_batch_numpy(20)):
+    for (k, i), row in zip(
+        m.next_indices(20),
+        Mixture(
+            [WindowSampler(packed, SEQ, seed=1), WindowSampler(packed_b, SEQ, seed=2)], [0.5, 0.5]
+        ).next_batch_numpy(20),
+    ):
         ds = (packed, packed_b)[k]
         np.testing.assert_array_equal(row, ds.read(i * SEQ, SEQ + 1))

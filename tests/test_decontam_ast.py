@@ -31,7 +31,10 @@ def test_vectorized_edit_distance_equals_reference():
     rng = random.Random(0)
     for _ in range(150):
         q = np.array([rng.randrange(4) for _ in range(rng.randrange(0, 14))], dtype=np.int32)
-        seqs = [np.array([rng.randrange(4) for _ in range(rng.randrange(0, 17))], dtype=np.int32) for _ in range(6)]
+        seqs = [
+            np.array([rng.randrange(4) for _ in range(rng.randrange(0, 17))], dtype=np.int32)
+            for _ in range(6)
+        ]
         assert edit_distances(q, seqs).tolist() == [_levenshtein(q.tolist(), s.tolist()) for s in seqs]
 
 
@@ -39,19 +42,27 @@ def test_bit_parallel_batch_equals_reference():
     """Myers' kernel (either side <= 64 tokens, swapped when only the candidate is short), the DP for
     longer pairs, empty sequences, small slabs: all exact."""
     rng = random.Random(1)
-    queries = [np.array([rng.randrange(5) for _ in range(n)], dtype=np.int32) for n in (0, 1, 2, 30, 63, 64, 65, 90)]
+    queries = [
+        np.array([rng.randrange(5) for _ in range(n)], dtype=np.int32) for n in (0, 1, 2, 30, 63, 64, 65, 90)
+    ]
     q_idx = np.array([rng.randrange(len(queries)) for _ in range(300)])
-    cands = [np.array([rng.randrange(5) for _ in range(rng.choice([0, 1, 7, 64, 65, 80]))], dtype=np.int32)
-             for _ in range(300)]
+    cands = [
+        np.array([rng.randrange(5) for _ in range(rng.choice([0, 1, 7, 64, 65, 80]))], dtype=np.int32)
+        for _ in range(300)
+    ]
     got = pair_match_rates(queries, q_idx, cands, slab=37)
-    want = [1 - _levenshtein(queries[q].tolist(), c.tolist()) / max(len(queries[q]), len(c), 1)
-            for q, c in zip(q_idx, cands)]
+    want = [
+        1 - _levenshtein(queries[q].tolist(), c.tolist()) / max(len(queries[q]), len(c), 1)
+        for q, c in zip(q_idx, cands)
+    ]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
 def test_match_rate_definition():
     a = np.array([1, 2, 3, 4], dtype=np.int32)
-    rates = match_rates(a, [a, np.array([1, 2, 3], dtype=np.int32), np.array([9, 9, 9, 9, 9, 9, 9, 9], dtype=np.int32)])
+    rates = match_rates(
+        a, [a, np.array([1, 2, 3], dtype=np.int32), np.array([9, 9, 9, 9, 9, 9, 9, 9], dtype=np.int32)]
+    )
     assert rates.tolist() == [1.0, 0.75, 0.0]  # 1 - lev / max(len)
 
 
@@ -118,12 +129,20 @@ def test_unparseable_code_falls_back_to_tokens_and_says_so():
     rate, method = pair_rate(code_sequence(broken), code_sequence(renamed))
     assert (rate, method) == (1.0, METHOD_TOKENS)
     # one side parsing is not enough for an AST comparison
-    assert pair_rate(code_sequence(broken), code_sequence("def g(x, y):\n    return x + y\n"))[1] == METHOD_TOKENS
+    assert (
+        pair_rate(code_sequence(broken), code_sequence("def g(x, y):\n    return x + y\n"))[1]
+        == METHOD_TOKENS
+    )
 
 
 def test_deeply_nested_code_does_not_crash():
     deep = "x = " + "(" * 150 + "1" + ")" * 150 + "\n"
     seq = code_sequence(deep)
     assert seq.lex_ids.size > 0
-    nested = "def f(x):\n" + "".join("    " * (i + 1) + f"if x > {i}:\n" for i in range(80)) + "    " * 81 + "return x\n"
+    nested = (
+        "def f(x):\n"
+        + "".join("    " * (i + 1) + f"if x > {i}:\n" for i in range(80))
+        + "    " * 81
+        + "return x\n"
+    )
     assert code_sequence(nested).parsed

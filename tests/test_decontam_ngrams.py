@@ -22,15 +22,19 @@ def test_words_normalize_case_whitespace_and_punctuation():
 def test_docstring_copy_is_one_hit_with_context(humaneval):
     index = NGramIndex(humaneval, n=13)
     # HumanEval/0's docstring, re-cased, re-wrapped and re-punctuated, inside unrelated text
-    doc = ("Some textbook prose before.\n# CHECK if in given list of numbers -- are any two numbers\n"
-           "# closer to each other than given threshold; then we continue with other things here.")
+    doc = (
+        "Some textbook prose before.\n# CHECK if in given list of numbers -- are any two numbers\n"
+        "# closer to each other than given threshold; then we continue with other things here."
+    )
     hits = index.find("doc-1", doc)
     assert len(hits) == 1  # consecutive 13-grams merge into one maximal span
     h = hits[0]
     assert (h.task_id, h.field, h.doc_id) == ("HumanEval/0", "prompt", "doc-1")
     assert h.n_words == 18  # "check ... given threshold"
     assert h.doc_text.startswith("CHECK if in given") and h.doc_text.endswith("given threshold")
-    assert h.benchmark_text.startswith("Check if in given list") and h.benchmark_text.endswith("given threshold")
+    assert h.benchmark_text.startswith("Check if in given list") and h.benchmark_text.endswith(
+        "given threshold"
+    )
     assert doc[h.doc_span[0] : h.doc_span[1]] == h.doc_text and h.doc_text in h.context
 
 
@@ -46,15 +50,24 @@ def test_solution_hits_and_two_separate_spans():
     prob = Problem("T/1", "Add numbers.", "alpha beta gamma delta epsilon zeta", "")
     index = NGramIndex([prob], n=3)
     hits = index.find("d", "alpha beta gamma xx delta epsilon zeta")
-    assert [(h.field, h.doc_text) for h in hits] == [("solution", "alpha beta gamma"), ("solution", "delta epsilon zeta")]
+    assert [(h.field, h.doc_text) for h in hits] == [
+        ("solution", "alpha beta gamma"),
+        ("solution", "delta epsilon zeta"),
+    ]
     assert summarize(hits) == {"hits": 2, "documents": 1, "tasks": {"T/1": 2}}
 
 
 def test_scan_streams_jsonl_and_reports_bad_lines(tmp_path, humaneval):
     path = tmp_path / "train.jsonl"
-    recs = [{"id": "a", "text": "nothing to see"},
-            {"id": "b", "prompt": "def f(numbers):\n", "solution": "    for idx, elem in enumerate(numbers):\n"
-             "        for idx2, elem2 in enumerate(numbers):\n            if idx != idx2:\n                pass\n"}]
+    recs = [
+        {"id": "a", "text": "nothing to see"},
+        {
+            "id": "b",
+            "prompt": "def f(numbers):\n",
+            "solution": "    for idx, elem in enumerate(numbers):\n"
+            "        for idx2, elem2 in enumerate(numbers):\n            if idx != idx2:\n                pass\n",
+        },
+    ]
     path.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     hits = list(NGramIndex(humaneval, n=13).scan(iter_texts(path)))
     assert {h.doc_id for h in hits} == {"b"} and all(h.field == "solution" for h in hits)

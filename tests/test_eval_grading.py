@@ -47,7 +47,9 @@ def test_parse_grade(reply, grade):
 def _samples(tmp_path, problems):
     rows = []
     for i, (tid, p) in enumerate(problems.items()):
-        rows.append({"task_id": tid, "completion": p.canonical_solution if i % 2 == 0 else "    return None\n"})
+        rows.append(
+            {"task_id": tid, "completion": p.canonical_solution if i % 2 == 0 else "    return None\n"}
+        )
     path = tmp_path / "samples.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path, rows
@@ -67,8 +69,18 @@ def test_grading_through_an_openai_compatible_server(tmp_path, monkeypatch):
     with FakeOpenAI(api_key="sk-test-grader", reply=reply) as srv:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-grader")
         out = tmp_path / "graded"
-        argv = ["eval", "grade", "--samples", str(path), "--out", str(out), "--llm-model", "fake-model",
-                "--base-url", srv.base_url]
+        argv = [
+            "eval",
+            "grade",
+            "--samples",
+            str(path),
+            "--out",
+            str(out),
+            "--llm-model",
+            "fake-model",
+            "--base-url",
+            srv.base_url,
+        ]
         assert main(argv) == 0
         n_requests = len(srv.requests)
         assert n_requests == len(rows)
@@ -82,7 +94,9 @@ def test_grading_through_an_openai_compatible_server(tmp_path, monkeypatch):
     n_good = sum(1 for r in rows[1:] if r["completion"] != "    return None\n")
     n_bad = len(rows) - 1 - n_good
     assert summary["score_percent"] == pytest.approx(10 * (9 * n_good + 1 * n_bad) / (n_good + n_bad))
-    assert summary["pass@1"] == pytest.approx(sum(1 for r in rows if r["completion"] != "    return None\n") / len(rows))
+    assert summary["pass@1"] == pytest.approx(
+        sum(1 for r in rows if r["completion"] != "    return None\n") / len(rows)
+    )
     results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert results[0]["grade"] is None and results[1]["grade"] == 1.0 and results[2]["grade"] == 9.0
     assert "sk-test-grader" not in (out / "summary.json").read_text() + (out / "results.jsonl").read_text()

@@ -116,8 +116,11 @@ def test_no_private_name_is_imported_across_modules():
     for mod, path in _modules().items():
         for target, names in _imports(path):
             if target.startswith("phi_lab"):
-                offenders += [f"{mod}: from {target} import {n}" for n in names
-                              if n.startswith("_") and not n.startswith("__")]
+                offenders += [
+                    f"{mod}: from {target} import {n}"
+                    for n in names
+                    if n.startswith("_") and not n.startswith("__")
+                ]
     assert offenders == []
 
 
@@ -130,9 +133,11 @@ def test_sandbox_scripts_never_import_phi_lab():
 def test_exercise_families_are_registered_in_a_fresh_interpreter():
     # Before the families became a package with an explicit table, this raised
     # "unknown exercise families ['count_vowels']; known: []".
-    code = ("from phi_lab.synthesis.procedural import procedural_exercise\n"
-            "ex = procedural_exercise(0, families=['count_vowels'])\n"
-            "print(ex.meta['family'])")
+    code = (
+        "from phi_lab.synthesis.procedural import procedural_exercise\n"
+        "ex = procedural_exercise(0, families=['count_vowels'])\n"
+        "print(ex.meta['family'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "count_vowels"

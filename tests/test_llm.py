@@ -31,8 +31,15 @@ def server(monkeypatch):
 
 
 def make_client(server, tmp_path, **kw) -> LLMClient:
-    cfg = dict(model="gpt-4o-mini", base_url=server.base_url, cache_dir=tmp_path / "cache",
-               max_retries=4, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=5.0)
+    cfg = dict(
+        model="gpt-4o-mini",
+        base_url=server.base_url,
+        cache_dir=tmp_path / "cache",
+        max_retries=4,
+        backoff_base_s=0.01,
+        backoff_max_s=0.05,
+        timeout_s=5.0,
+    )
     cfg.update(kw)
     return LLMClient(LLMConfig(**cfg))
 
@@ -48,8 +55,9 @@ def test_chat_cache_and_cost(server, tmp_path):
     assert (r.prompt_tokens, r.completion_tokens) == (4, 4)
     # 4 in + 4 out at gpt-4o-mini prices (0.15 / 0.60 USD per 1M)
     assert client.usage.cost_usd == pytest.approx((4 * 0.15 + 4 * 0.60) / 1e6)
-    again = make_client(server, tmp_path).chat(msgs("hello there"), temperature=0.0, max_tokens=16,
-                                                template_version="v1")
+    again = make_client(server, tmp_path).chat(
+        msgs("hello there"), temperature=0.0, max_tokens=16, template_version="v1"
+    )
     assert again.cached and again.text == r.text and server.n_answered == 1
     # Any change of model params or template version is a different key: a new request.
     client.chat(msgs("hello there"), temperature=0.0, max_tokens=16, template_version="v2")

@@ -37,9 +37,17 @@ class ReferenceFlash:
         if self.half_only:
             assert q.dtype in (torch.float16, torch.bfloat16), q.dtype
         assert q.stride(-1) == k.stride(-1) == v.stride(-1) == 1, "flash-attn needs a contiguous head dim"
-        self.calls.append({"shape": tuple(q.shape), "dtype": q.dtype, "causal": causal, "dropout_p": dropout_p})
-        y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                           dropout_p=dropout_p, is_causal=causal, scale=softmax_scale)
+        self.calls.append(
+            {"shape": tuple(q.shape), "dtype": q.dtype, "causal": causal, "dropout_p": dropout_p}
+        )
+        y = F.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            dropout_p=dropout_p,
+            is_causal=causal,
+            scale=softmax_scale,
+        )
         return y.transpose(1, 2).contiguous()
 
 
@@ -76,8 +84,12 @@ def test_flash_branch_matches_sdpa(monkeypatch, preset: str, mode: str) -> None:
         got = model(ids)
     cfg = model.config
     assert len(fake.calls) == cfg.n_layer, "the flash branch did not run in every layer"
-    assert fake.calls[0] == {"shape": (2, 48, cfg.n_head, cfg.head_dim), "dtype": torch.float32,
-                             "causal": True, "dropout_p": 0.0}
+    assert fake.calls[0] == {
+        "shape": (2, 48, cfg.n_head, cfg.head_dim),
+        "dtype": torch.float32,
+        "causal": True,
+        "dropout_p": 0.0,
+    }
     assert (got - ref).abs().max().item() < 1e-5
 
 

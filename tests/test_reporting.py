@@ -8,10 +8,20 @@ from html.parser import HTMLParser
 from phi_lab import reporting
 
 RESULTS = [
-    {"name": f"m-{d}{'-ft' if ft else ''}", "preset": "smoke", "tokens": 6144, "data": d, "finetuned": ft,
-     "humaneval_pass1": 0.0 if d != "codetextbook" else 0.0625, "mbpp_pass1": 0.0,
-     "humaneval_nll": 6.7 - 0.1 * i - 0.05 * ft, "graded_score": 0.1, "grader": "tests"}
-    for i, d in enumerate(("unfiltered", "filtered", "codetextbook")) for ft in (False, True)
+    {
+        "name": f"m-{d}{'-ft' if ft else ''}",
+        "preset": "smoke",
+        "tokens": 6144,
+        "data": d,
+        "finetuned": ft,
+        "humaneval_pass1": 0.0 if d != "codetextbook" else 0.0625,
+        "mbpp_pass1": 0.0,
+        "humaneval_nll": 6.7 - 0.1 * i - 0.05 * ft,
+        "graded_score": 0.1,
+        "grader": "tests",
+    }
+    for i, d in enumerate(("unfiltered", "filtered", "codetextbook"))
+    for ft in (False, True)
 ]
 
 

@@ -38,8 +38,9 @@ def test_every_stage_has_a_percent_format_notebook():
 def test_parameters_are_typed_literals_with_help(path):
     source = _parameters_cell(path)
     names = []
-    for line, node in zip((ln for ln in source.splitlines() if ln.strip() and not ln.startswith("#")),
-                          ast.parse(source).body):
+    for line, node in zip(
+        (ln for ln in source.splitlines() if ln.strip() and not ln.startswith("#")), ast.parse(source).body
+    ):
         assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name), f"{path.name}: {line}"
         ast.literal_eval(node.value)  # literals only: papermill overrides them, nothing is computed
         assert "#" in line and line.split("#", 1)[1].strip(), f"{path.name}: no help comment on {line!r}"
@@ -84,7 +85,10 @@ def test_a_rerun_stage_starts_clean_unless_it_was_interrupted_under_the_same_key
     assert (run / ".previous" / "filtering" / "partial.jsonl").exists()  # kept for inspection
     (run / "filtering" / "new.txt").write_text("x")
     reproduce.prepare_stage_dir(run, "filtering", "key-2", fresh=True)  # --force
-    assert not (run / "filtering" / "new.txt").exists() and (run / ".previous" / "filtering" / "new.txt").exists()
+    assert (
+        not (run / "filtering" / "new.txt").exists()
+        and (run / ".previous" / "filtering" / "new.txt").exists()
+    )
 
 
 def test_a_stage_reruns_when_outside_data_appears_or_changes(tmp_path, monkeypatch):
@@ -107,8 +111,15 @@ def test_smoke_reproduce_end_to_end_then_cached(tmp_path):
     cmd = [sys.executable, "-m", "phi_lab.cli", "reproduce", "--preset", "smoke", "--out", str(out)]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
-    for name in ("figure_2_1.png", "figure_3_1.png", "table_1.md", "table_2.md", "table_3.md", "report.html",
-                 "manifest.json"):
+    for name in (
+        "figure_2_1.png",
+        "figure_3_1.png",
+        "table_1.md",
+        "table_2.md",
+        "table_3.md",
+        "report.html",
+        "manifest.json",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert len(list((out / "notebooks").glob("*.ipynb"))) == len(reproduce.STAGES)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -116,7 +127,8 @@ def test_smoke_reproduce_end_to_end_then_cached(tmp_path):
     assert manifest["git"]["commit"] and manifest["versions"]["torch"].startswith("2.13")
     results = json.loads((out / "evaluation" / "results.json").read_text())
     assert {(r["data"], r["finetuned"]) for r in results} == {
-        (d, f) for d in ("unfiltered", "filtered", "codetextbook") for f in (False, True)}
+        (d, f) for d in ("unfiltered", "filtered", "codetextbook") for f in (False, True)
+    }
     assert all(r["humaneval_nll"] > 0 for r in results)
     assert "Table 3" in (out / "table_3.md").read_text()
     # secrets in the environment reach no output: executed notebooks, logs, manifests, data

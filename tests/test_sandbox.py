@@ -181,7 +181,9 @@ def test_killing_parent_and_process_group_loses_no_other_result(sb):
 
 def test_printing_gigabytes_is_capped_and_killed(sb):
     t0 = time.monotonic()
-    res = run(sb, "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n    sys.stderr.write('y' * 65536)\n")
+    res = run(
+        sb, "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n    sys.stderr.write('y' * 65536)\n"
+    )
     assert res.outcome == "timeout"
     assert len(res.stdout) == sb.max_output_bytes and len(res.stderr) == sb.max_output_bytes
     assert time.monotonic() - t0 < sb.timeout + 2.0
@@ -365,8 +367,12 @@ def test_nothing_outlives_a_killed_harness(tmp_path):
         time.sleep(60)
         """
     )
-    harness = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    harness = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     try:
         servers = [int(p) for p in harness.stdout.readline().split()]
         assert servers and _wait_for(lambda: _processes_with(f"sleep\0{marker}"))
@@ -402,7 +408,9 @@ def test_a_samples_directory_is_removed_before_the_next_sample():
         )
         assert deep.passed, deep
         servers = box._server_pids()
-        res = box.run("import os\nassert os.listdir(os.path.dirname(os.getcwd())) == [os.path.basename(os.getcwd())]")
+        res = box.run(
+            "import os\nassert os.listdir(os.path.dirname(os.getcwd())) == [os.path.basename(os.getcwd())]"
+        )
         assert res.passed, res  # only its own directory: the previous one is gone
         assert box._server_pids() == servers
 

@@ -24,6 +24,7 @@ from phi_lab.sandbox import CheckedSolution, Sandbox, rpc, solution_names
 
 needs_mbpp = pytest.mark.skipif(not default_mbpp_path().exists(), reason="MBPP data not present")
 
+
 @pytest.fixture(scope="module")
 def sb():
     with Sandbox(timeout=2.0, memory_mb=1024, workers=2) as sandbox:
@@ -79,8 +80,27 @@ def test_every_mbpp_canonical_solution_passes_and_wrong_ones_fail(sb):
 
 def test_plain_values_and_subclasses_cross_as_their_base_types():
     Point = namedtuple("Point", "x y")
-    values = [None, True, False, 0, -(1 << 70), 2.5, -0.0, math.inf, 1 + 2j, "é\ud800", b"\x00\xff",
-              bytearray(b"ab"), [1, [2]], (1, (2,)), {1: "a", (2, 3): None}, {1, 2}, frozenset({3}), int, str]
+    values = [
+        None,
+        True,
+        False,
+        0,
+        -(1 << 70),
+        2.5,
+        -0.0,
+        math.inf,
+        1 + 2j,
+        "é\ud800",
+        b"\x00\xff",
+        bytearray(b"ab"),
+        [1, [2]],
+        (1, (2,)),
+        {1: "a", (2, 3): None},
+        {1, 2},
+        frozenset({3}),
+        int,
+        str,
+    ]
     handles: dict = {}
     for v in values:
         assert rpc.decode(rpc.json.dumps(rpc.encode(v, handles)).encode(), handles.__getitem__) == v
@@ -96,8 +116,19 @@ def test_plain_values_and_subclasses_cross_as_their_base_types():
         rpc.encode(obj, None)  # the checker never sends its own objects
 
 
-@pytest.mark.parametrize("raw", [b"{", b'{"t": 1}', b'{"d": [[[1], 2]]}', b'{"zz": 1}', b'{"t": [], "s": []}',
-                                 b'{"y": "open"}', b'{"m": "os"}', b"[" * 100_000 + b"]" * 100_000])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b'{"t": 1}',
+        b'{"d": [[[1], 2]]}',
+        b'{"zz": 1}',
+        b'{"t": [], "s": []}',
+        b'{"y": "open"}',
+        b'{"m": "os"}',
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
 def test_malformed_messages_are_protocol_errors(raw):
     with pytest.raises(rpc.ProtocolError):
         rpc.decode(raw, lambda ref: None)
@@ -135,8 +166,9 @@ def test_oversized_and_self_containing_results_fail_cleanly(sb):
     assert res.outcome in ("failed", "oom") and not res.passed
     loop = CheckedSolution("def f():\n    a = []\n    a.append(a)\n    return a\n", "assert f() == [[]]\n")
     assert not sb.run(loop).passed
-    handle = CheckedSolution("class N:\n    pass\ndef f():\n    n = N()\n    n.v = 3\n    return n\n",
-                             "assert f().v == 3\n")
+    handle = CheckedSolution(
+        "class N:\n    pass\ndef f():\n    n = N()\n    n.v = 3\n    return n\n", "assert f().v == 3\n"
+    )
     assert sb.run(handle).passed  # an object of the solution's own class stays there; its fields cross
 
 
@@ -169,8 +201,12 @@ def test_checkers_go_with_their_sandbox_and_with_a_killed_harness():
         time.sleep(60)
         """
     )
-    harness = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    harness = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     try:
         stuck = [int(p) for p in harness.stdout.readline().split()]
         assert stuck and all(map(_alive, stuck))
@@ -186,8 +222,10 @@ def test_checkers_go_with_their_sandbox_and_with_a_killed_harness():
 def test_a_sample_runs_on_its_checkers_cpu():
     # Each assert is a round trip between the two: on one CPU it is a switch, not a cross-CPU wake-up.
     with Sandbox(timeout=2.0, memory_mb=512, workers=1) as box:
-        job = CheckedSolution("import os\ndef cpus():\n    return sorted(os.sched_getaffinity(0))\n",
-                              "assert len(cpus()) == 1\n")
+        job = CheckedSolution(
+            "import os\ndef cpus():\n    return sorted(os.sched_getaffinity(0))\n",
+            "assert len(cpus()) == 1\n",
+        )
         assert box.run(job).passed
         (server,) = box._servers
         assert os.sched_getaffinity(server.checker.proc.pid) == {server.cpu}

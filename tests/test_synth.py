@@ -86,14 +86,19 @@ def test_mining_doctests_from_a_corpus(tmp_path, sandbox):
 
 def test_code_block_parsing_is_robust():
     answer = (
-        "Sure!\n```python\nimport re\n\ndef f(x: int) -> int:\n    \"\"\"Double x.\"\"\"\n    return 2 * x\n```\n"
+        'Sure!\n```python\nimport re\n\ndef f(x: int) -> int:\n    """Double x."""\n    return 2 * x\n```\n'
         "Some tests:\n  ~~~py\n  assert f(2) == 4\n  ~~~\n```bash\nls\n```\n````python\nprint('```')\n````\n"
     )
     blocks = quality.code_blocks(answer)
     assert len(blocks) == 3 and blocks[1] == "assert f(2) == 4\n" and blocks[2] == "print('```')\n"
     prompt, solution = quality.split_function(blocks[0])
-    assert prompt == 'import re\n\ndef f(x: int) -> int:\n    """Double x."""\n' and solution == "    return 2 * x\n"
-    assert quality.code_blocks("```python\ndef g():\n    return 1\n") == ["def g():\n    return 1\n"]  # cut off
+    assert (
+        prompt == 'import re\n\ndef f(x: int) -> int:\n    """Double x."""\n'
+        and solution == "    return 2 * x\n"
+    )
+    assert quality.code_blocks("```python\ndef g():\n    return 1\n") == [
+        "def g():\n    return 1\n"
+    ]  # cut off
     assert quality.code_blocks("x = 1\nprint(x)") == ["x = 1\nprint(x)\n"]  # no fence, valid Python
     assert quality.code_blocks("Just prose, sorry.") == []
     assert quality.split_function("def h():\n    return 1\n") is None  # no docstring: not an exercise
@@ -118,7 +123,9 @@ def test_diversity_and_import_statistics():
     assert rep["n_records"] == 3 and rep["distinct_1grams"] == 9
     assert rep["repeated_openings_top"] == {"the cat sat": 2} and rep["share_with_repeated_opening"] == 0.6667
     assert rep["topic_coverage"]["distinct_topics"] == 1 and rep["total_length"] == 15
-    stats = report.import_statistics(["import numpy as np\nfrom os.path import join\n", "import numpy\n", "x = 1"])
+    stats = report.import_statistics(
+        ["import numpy as np\nfrom os.path import join\n", "import numpy\n", "x = 1"]
+    )
     assert stats["packages"][0] == {"package": "numpy", "count": 2, "share": 0.6667}
     assert stats["n_with_imports"] == 2
 
@@ -128,7 +135,9 @@ def test_samplers_record_slots_and_versions():
 
     tb = samplers.TextbookPromptSampler().sample(random.Random(1))
     assert set(tb.slots) >= {"topic", "subtopic", "audience", "style"}
-    assert tb.slots["subtopic"] in tb.messages[-1]["content"] and tb.template_version.startswith("textbook_v1@")
+    assert tb.slots["subtopic"] in tb.messages[-1]["content"] and tb.template_version.startswith(
+        "textbook_v1@"
+    )
     ex = samplers.ExercisePromptSampler().sample(random.Random(2))
     assert f"`{ex.slots['function_name']}`" in ex.messages[-1]["content"]
     topics = samplers.seed_topics(20_000, seed=0)
@@ -167,8 +176,10 @@ def test_cli_offline_resume_equals_uninterrupted(tmp_path):
     assert len(a) == 22 and [r["id"] for r in a] == [r["id"] for r in b]
     assert {r["meta"]["backend"] for r in a} == {"offline"}
     assert {r["meta"]["source"] for r in a} == {"procedural", "mined"}
-    assert all(r["text"] == r["prompt"] + r["solution"] and ("assert" in r["tests"] or "doctest" in r["tests"])
-               for r in a)
+    assert all(
+        r["text"] == r["prompt"] + r["solution"] and ("assert" in r["tests"] or "doctest" in r["tests"])
+        for r in a
+    )
     dropped = rows(tmp_path / "a" / "exercises.dropped.jsonl")
     assert any("doctest examples failed" in d["reason"] for d in dropped)  # wrong_doc, with its reason
     card = json.loads((tmp_path / "a" / "dataset_card.json").read_text())

@@ -31,13 +31,15 @@ def exercise_reply(body: dict) -> str:
     h = int(hashlib.sha256(user.encode()).hexdigest(), 16)
     k = h % 97 + 2
     wrong = h % 4 == 0
-    return (f"Sure, here is an exercise about {a} and {b}.\n\n```python\nfrom functools import reduce\n\n"
-            f"def {name}(values: list[int], factor: int = {k}) -> int:\n"
-            f'    """Combine the values for a lesson on {a} with {b}.\n\n'
-            f"    Multiply each value by {k}, add them up, and add {h % 13}.\n    \"\"\"\n"
-            f"    return reduce(lambda acc, v: acc + v * factor, values, 0) + {h % 13}\n```\n\n"
-            f"```python\nassert {name}([]) == {h % 13}\nassert {name}([1]) == {k + h % 13 + (1 if wrong else 0)}\n"
-            f"assert {name}([1, 2], factor=1) == {3 + h % 13}\n```\n")
+    return (
+        f"Sure, here is an exercise about {a} and {b}.\n\n```python\nfrom functools import reduce\n\n"
+        f"def {name}(values: list[int], factor: int = {k}) -> int:\n"
+        f'    """Combine the values for a lesson on {a} with {b}.\n\n'
+        f'    Multiply each value by {k}, add them up, and add {h % 13}.\n    """\n'
+        f"    return reduce(lambda acc, v: acc + v * factor, values, 0) + {h % 13}\n```\n\n"
+        f"```python\nassert {name}([]) == {h % 13}\nassert {name}([1]) == {k + h % 13 + (1 if wrong else 0)}\n"
+        f"assert {name}([1, 2], factor=1) == {3 + h % 13}\n```\n"
+    )
 
 
 @pytest.fixture
@@ -53,8 +55,26 @@ def files_text(*dirs: Path) -> str:
 
 
 def synth_args(server, out: Path, n: int, *extra: str) -> list[str]:
-    return ["synth", "exercises", "--backend", "openai", "--model", "gpt-4o-mini", "--base-url", server.base_url,
-            "--n", str(n), "--out", str(out), "--chunk", "6", "--quiet", "--max-retries", "4", *extra]
+    return [
+        "synth",
+        "exercises",
+        "--backend",
+        "openai",
+        "--model",
+        "gpt-4o-mini",
+        "--base-url",
+        server.base_url,
+        "--n",
+        str(n),
+        "--out",
+        str(out),
+        "--chunk",
+        "6",
+        "--quiet",
+        "--max-retries",
+        "4",
+        *extra,
+    ]
 
 
 def test_openai_exercises_with_faults_and_no_key_leak(server, tmp_path):
@@ -87,13 +107,45 @@ def test_openai_textbooks_commonsense(server, tmp_path):
     def textbook_reply(body: dict) -> str:
         user = last_user_message(body)
         r = random.Random(user)
-        words = ["sun", "rain", "seed", "river", "bread", "clock", "maybe", "because", "then", "later", "water", "light", "people", "share"]
-        return "# Lesson\n\n" + " ".join(r.choice(words) for _ in range(120)) + "\n\n```python\nprint(1)\n```\n"
+        words = [
+            "sun",
+            "rain",
+            "seed",
+            "river",
+            "bread",
+            "clock",
+            "maybe",
+            "because",
+            "then",
+            "later",
+            "water",
+            "light",
+            "people",
+            "share",
+        ]
+        return (
+            "# Lesson\n\n" + " ".join(r.choice(words) for _ in range(120)) + "\n\n```python\nprint(1)\n```\n"
+        )
 
     server.reply = textbook_reply
     out = tmp_path / "tb"
-    args = ["synth", "textbooks", "--backend", "openai", "--model", "m", "--base-url", server.base_url,
-            "--textbook-kind", "commonsense", "--n", "4", "--out", str(out), "--quiet"]
+    args = [
+        "synth",
+        "textbooks",
+        "--backend",
+        "openai",
+        "--model",
+        "m",
+        "--base-url",
+        server.base_url,
+        "--textbook-kind",
+        "commonsense",
+        "--n",
+        "4",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 0
     kept = [json.loads(x) for x in (out / "textbooks.jsonl").read_text().splitlines()]
     assert len(kept) == 4 and all(r["meta"]["kind"] == "commonsense" for r in kept)

@@ -29,6 +29,19 @@ def test_tokenizer_train_encode_info(tmp_path: Path, capsys) -> None:
     assert main(["tokenizer", "info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["fingerprint"] == tok.fingerprint() and info["padded_vocab_size"] == 384
-    assert main(["tokenizer", "train", "--source", str(tmp_path / "nothing"), "--vocab-size", "300",
-                 "--out", str(tmp_path / "t2")]) == 2
+    assert (
+        main(
+            [
+                "tokenizer",
+                "train",
+                "--source",
+                str(tmp_path / "nothing"),
+                "--vocab-size",
+                "300",
+                "--out",
+                str(tmp_path / "t2"),
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err

@@ -24,8 +24,11 @@ def pack_code(out: Path, tokenizer) -> Path:
 
     from phi_lab.data import PackConfig, pack, read_python_tree
 
-    docs = [d for src in ("json", "textwrap.py", "string.py", "shlex.py", "fnmatch.py")
-            for d in read_python_tree(STDLIB / src)]
+    docs = [
+        d
+        for src in ("json", "textwrap.py", "string.py", "shlex.py", "fnmatch.py")
+        for d in read_python_tree(STDLIB / src)
+    ]
     pack(docs, tokenizer, out, PackConfig(val_fraction=0.25, split_seed=1), progress=False)
     return out
 
@@ -40,23 +43,49 @@ def test_presets_carry_the_papers_numbers() -> None:
 
     base = TrainConfig.from_preset("phi-1-base")
     assert (base.batch_size, base.lr, base.warmup_steps, base.weight_decay, base.max_steps, base.seq_len) == (
-        1024, 1e-3, 750, 0.1, 36_000, 2048)
+        1024,
+        1e-3,
+        750,
+        0.1,
+        36_000,
+        2048,
+    )
     assert base.schedule == "warmup_linear" and 24_000 in base.keep_steps and base.dropout == 0.1
     ft = TrainConfig.from_preset("phi-1")
     assert (ft.batch_size, ft.lr, ft.warmup_steps, ft.weight_decay, ft.max_steps, ft.save_every) == (
-        256, 1e-4, 50, 0.01, 6_000, 1_000)
+        256,
+        1e-4,
+        50,
+        0.01,
+        6_000,
+        1_000,
+    )
     assert ft.keep_best and ft.default_data["kind"] == "required"
     p15 = TrainConfig.from_preset("phi-1.5")
     assert (p15.batch_size, p15.lr, p15.schedule, p15.warmup_steps, p15.betas, p15.eps) == (
-        2048, 2e-4, "constant", 0, (0.9, 0.98), 1e-7)
+        2048,
+        2e-4,
+        "constant",
+        0,
+        (0.9, 0.98),
+        1e-7,
+    )
     for name in PRESETS:
         assert TrainConfig.from_preset(name).model in MODEL_PRESETS
     assert TrainConfig.from_preset("smoke").max_steps == 30
 
 
-@pytest.mark.parametrize("bad", [dict(batch_size=10, micro_batch_size=4), dict(precision="fp8"),
-                                 dict(lr=0.0), dict(warmup_steps=40, max_steps=30), dict(betas=(0.9, 1.0)),
-                                 dict(no_such_field=1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(batch_size=10, micro_batch_size=4),
+        dict(precision="fp8"),
+        dict(lr=0.0),
+        dict(warmup_steps=40, max_steps=30),
+        dict(betas=(0.9, 1.0)),
+        dict(no_such_field=1),
+    ],
+)
 def test_bad_configs_are_rejected(bad) -> None:
     with pytest.raises(ValueError):
         TrainConfig.from_preset("smoke", **bad)
@@ -77,8 +106,9 @@ def test_warmup_then_linear_decay_and_constant() -> None:
     assert f[750 + (36_000 - 750) // 2] == pytest.approx(0.5, abs=1e-4) and f[-1] < 1e-4
     assert lr_multiplier(36_000, "warmup_linear", 750, 36_000, min_ratio=0.1) == pytest.approx(0.1)
     assert {lr_multiplier(s, "constant", 0, 36_000) for s in range(0, 40_000, 997)} == {1.0}
-    assert lr_multiplier(10, "warmup_cosine", 10, 110) == 1.0 and lr_multiplier(60, "warmup_cosine", 10, 110) == (
-        pytest.approx(0.5))
+    assert lr_multiplier(10, "warmup_cosine", 10, 110) == 1.0 and lr_multiplier(
+        60, "warmup_cosine", 10, 110
+    ) == (pytest.approx(0.5))
     # through torch's LambdaLR as the trainer uses it
     p = nn.Parameter(torch.zeros(1))
     opt = torch.optim.AdamW([p], lr=1e-3)
@@ -164,8 +194,11 @@ def test_deepspeed_config_follows_the_train_config() -> None:
 
     cfg = TrainConfig.from_preset("phi-1-base")  # fp16, batch 1024, micro 8, clip 1.0
     ds = deepspeed_config(cfg, world_size=64)
-    assert (ds["train_batch_size"], ds["train_micro_batch_size_per_gpu"], ds["gradient_accumulation_steps"]) == (
-        1024, 8, 2)
+    assert (
+        ds["train_batch_size"],
+        ds["train_micro_batch_size_per_gpu"],
+        ds["gradient_accumulation_steps"],
+    ) == (1024, 8, 2)
     assert ds["zero_optimization"]["stage"] == 2 and ds["gradient_clipping"] == 1.0
     assert ds["fp16"]["enabled"] and ds["fp16"]["loss_scale"] == 0 and ds["fp16"]["initial_scale_power"] == 16
     assert not ds["bf16"]["enabled"]
@@ -187,8 +220,9 @@ def fp16_run(tmp_path_factory, packed_code):
     from phi_lab.training.trainer import train
 
     out = tmp_path_factory.mktemp("fp16run")
-    cfg = TrainConfig.from_preset("smoke", max_steps=12, save_every=12, eval_every=6, precision="fp16",
-                                  loss_scale_init=2.0**24, seed=3)
+    cfg = TrainConfig.from_preset(
+        "smoke", max_steps=12, save_every=12, eval_every=6, precision="fp16", loss_scale_init=2.0**24, seed=3
+    )
     summary = train(cfg, out, data=[str(packed_code)], progress=False)
     return out, summary
 
@@ -212,7 +246,9 @@ def test_checkpoint_is_a_transformers_model(fp16_run) -> None:
 
     out, summary = fp16_run
     ckpt = Path(summary["checkpoint"])
-    assert ckpt.name == "step-00000012" and (ckpt / "tokenizer.json").exists() and (ckpt / STATE_FILE).exists()
+    assert (
+        ckpt.name == "step-00000012" and (ckpt / "tokenizer.json").exists() and (ckpt / STATE_FILE).exists()
+    )
     model, tok = load_model(ckpt)
     ids = torch.tensor([tok.encode("def add(a, b):\n    return a + b\n")[:24]])
     hf = PhiForCausalLM.from_pretrained(ckpt).eval()
@@ -238,9 +274,19 @@ def test_finetune_from_a_checkpoint_on_jsonl_exercises(fp16_run, tmp_path: Path)
         for i in range(120):
             text = f'def add_{i}(a: int) -> int:\n    """Return a plus {i}."""\n    return a + {i}\n'
             f.write(json.dumps({"text": text}) + "\n")
-    cfg = TrainConfig.from_preset("phi-1", seq_len=32, batch_size=8, micro_batch_size=4, max_steps=6,
-                                  warmup_steps=2, save_every=3, eval_every=3, eval_batches=2, precision="fp32",
-                                  dropout=0.0)
+    cfg = TrainConfig.from_preset(
+        "phi-1",
+        seq_len=32,
+        batch_size=8,
+        micro_batch_size=4,
+        max_steps=6,
+        warmup_steps=2,
+        save_every=3,
+        eval_every=3,
+        eval_batches=2,
+        precision="fp32",
+        dropout=0.0,
+    )
     out = tmp_path / "ft"
     summary = train(cfg, out, data=[str(exercises)], init=init, progress=False)
     packed = out / "data" / "exercises"
@@ -252,7 +298,9 @@ def test_finetune_from_a_checkpoint_on_jsonl_exercises(fp16_run, tmp_path: Path)
     for _ in range(2):
         b = sampler.next_batch(4)
         with torch.no_grad():
-            losses.append(float(torch.nn.functional.cross_entropy(model(b[:, :-1]).flatten(0, 1), b[:, 1:].flatten())))
+            losses.append(
+                float(torch.nn.functional.cross_entropy(model(b[:, :-1]).flatten(0, 1), b[:, 1:].flatten()))
+            )
     recs = read_metrics(out)
     assert recs[0]["loss"] == pytest.approx(float(np.mean(losses)), rel=1e-5)
     assert recs[-1]["loss"] < recs[0]["loss"]

@@ -30,8 +30,24 @@ def test_deepspeed_zero2_two_workers_match_one_process(tmp_path: Path, packed_co
 
     from phi_lab.model.loading import load_model
 
-    common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "6", "--save-every", "6",
-              "--eval-every", "6", "--micro-batch-size", "4", "--batch-size", "8", "--dropout", "0"]
+    common = [
+        "--preset",
+        "smoke",
+        "--data",
+        str(packed_code),
+        "--max-steps",
+        "6",
+        "--save-every",
+        "6",
+        "--eval-every",
+        "6",
+        "--micro-batch-size",
+        "4",
+        "--batch-size",
+        "8",
+        "--dropout",
+        "0",
+    ]
     ref, ds = tmp_path / "ref", tmp_path / "ds"
     phi_lab_train(*common, "--out", str(ref))
     proc = phi_lab_train(*common, "--out", str(ds), "--launcher", "deepspeed", "--nproc", "2", timeout=600)
@@ -56,8 +72,22 @@ def test_deepspeed_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, pac
     and the sampler position came back."""
     from test_train_runs import assert_resumed_run_equals, phi_lab_train, train_until_killed
 
-    common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "40", "--save-every", "4",
-              "--eval-every", "20", "--launcher", "deepspeed", "--nproc", "2"]
+    common = [
+        "--preset",
+        "smoke",
+        "--data",
+        str(packed_code),
+        "--max-steps",
+        "40",
+        "--save-every",
+        "4",
+        "--eval-every",
+        "20",
+        "--launcher",
+        "deepspeed",
+        "--nproc",
+        "2",
+    ]
     full = tmp_path / "full"
     phi_lab_train(*common, "--out", str(full), timeout=600)
 

@@ -77,18 +77,25 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--preset", "phi-1", "--out", str(tmp_path / "x")]
     proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "CodeExercises" in proc.stderr and "Traceback" not in proc.stderr
-    proc = subprocess.run([*cmd[:4], "--preset", "nope", "--out", str(tmp_path / "y")], env=ENV,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*cmd[:4], "--preset", "nope", "--out", str(tmp_path / "y")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "unknown training preset 'nope'" in proc.stderr
 
 
-def train_until_killed(common: list[str], out: Path, after_steps: int, timeout: float = 120,
-                       group: bool = False) -> int:
+def train_until_killed(
+    common: list[str], out: Path, after_steps: int, timeout: float = 120, group: bool = False
+) -> int:
     """Start `phi-lab train`, SIGKILL it (its whole process group with `group`, so launched workers
     die too) once `after_steps` train steps are logged; the last step logged."""
     cmd = [sys.executable, "-m", "phi_lab.cli", "train", "--no-progress", *common, "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=group)
+    proc = subprocess.Popen(
+        cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=group
+    )
     metrics = out / "metrics.jsonl"
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
@@ -111,8 +118,18 @@ def train_until_killed(common: list[str], out: Path, after_steps: int, timeout: 
 @pytest.mark.slow
 def test_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, packed_code: Path) -> None:
     # dropout stays on (0.1): equal losses also prove the RNG states were restored
-    common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "40", "--save-every", "10",
-              "--eval-every", "20"]
+    common = [
+        "--preset",
+        "smoke",
+        "--data",
+        str(packed_code),
+        "--max-steps",
+        "40",
+        "--save-every",
+        "10",
+        "--eval-every",
+        "20",
+    ]
     full = tmp_path / "full"
     phi_lab_train(*common, "--out", str(full))
 
@@ -124,8 +141,9 @@ def test_resume_after_sigkill_logs_the_same_losses(tmp_path: Path, packed_code: 
     assert_resumed_run_equals(full, run, resumed.stdout, first_checkpoint=10, killed_at=killed_at, steps=40)
 
 
-def assert_resumed_run_equals(full: Path, run: Path, resume_log: str, first_checkpoint: int, killed_at: int,
-                              steps: int) -> None:
+def assert_resumed_run_equals(
+    full: Path, run: Path, resume_log: str, first_checkpoint: int, killed_at: int, steps: int
+) -> None:
     """The resumed `run` started from a checkpoint no later than the kill and logged, bit for bit, the
     losses, grad norms, lr and validation losses of the uninterrupted `full` run."""
     m = re.search(r"resuming from \S+step-(\d+) ", resume_log)
@@ -135,14 +153,32 @@ def assert_resumed_run_equals(full: Path, run: Path, resume_log: str, first_chec
     assert [r["loss"] for r in got] == [r["loss"] for r in ref], (killed_at, m.group(1))
     assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in ref]
     assert [r["lr"] for r in got] == [r["lr"] for r in ref]
-    assert [r["val_loss"] for r in read_metrics(run, "val")] == [r["val_loss"] for r in read_metrics(full, "val")]
+    assert [r["val_loss"] for r in read_metrics(run, "val")] == [
+        r["val_loss"] for r in read_metrics(full, "val")
+    ]
 
 
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path: Path, packed_code: Path) -> None:
     # same global batch (8): 1 process x 2 micro-steps of 4 vs 2 processes x 1 micro-step of 4
-    common = ["--preset", "smoke", "--data", str(packed_code), "--max-steps", "8", "--save-every", "8",
-              "--eval-every", "4", "--micro-batch-size", "4", "--batch-size", "8", "--dropout", "0"]
+    common = [
+        "--preset",
+        "smoke",
+        "--data",
+        str(packed_code),
+        "--max-steps",
+        "8",
+        "--save-every",
+        "8",
+        "--eval-every",
+        "4",
+        "--micro-batch-size",
+        "4",
+        "--batch-size",
+        "8",
+        "--dropout",
+        "0",
+    ]
     one, two = tmp_path / "one", tmp_path / "two"
     phi_lab_train(*common, "--out", str(one))
     proc = phi_lab_train(*common, "--out", str(two), "--launcher", "torchrun", "--nproc", "2")

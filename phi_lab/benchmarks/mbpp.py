@@ -8,8 +8,13 @@ from pathlib import Path
 from phi_lab.benchmarks.problem import Problem
 from phi_lab.evaluation.samples import SampleFileError, read_jsonl
 
-MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974),
-               "all": (1, 1 << 30)}
+MBPP_SPLITS = {
+    "prompt": (1, 10),
+    "test": (11, 510),
+    "validation": (511, 600),
+    "train": (601, 974),
+    "all": (1, 1 << 30),
+}
 MBPP_SHOTS = (2, 3, 4)  # Austin et al. (2021)'s three-shot examples
 MBPP_STYLES = ("3shot", "docstring")
 MBPP_STOPS = {
@@ -42,16 +47,24 @@ def _load_mbpp_records(path: Path, sanitized: bool) -> dict[int, dict]:
         except json.JSONDecodeError as e:
             raise SampleFileError(f"{spath}:{e.lineno}: malformed JSON ({e.msg})") from None
         return {
-            int(r["task_id"]): {"text": r["prompt"], "code": r["code"], "tests": r["test_list"],
-                                "setup": "\n".join(r.get("test_imports") or [])}
+            int(r["task_id"]): {
+                "text": r["prompt"],
+                "code": r["code"],
+                "tests": r["test_list"],
+                "setup": "\n".join(r.get("test_imports") or []),
+            }
             for r in data
         }
     if not path.exists():
         raise FileNotFoundError(f"MBPP not found: {path} (set PHI_LAB_MBPP or pass --mbpp)")
     rows = read_jsonl(path, required=("task_id", "text", "code", "test_list"))
     return {
-        int(r["task_id"]): {"text": r["text"], "code": r["code"], "tests": r["test_list"],
-                            "setup": r.get("test_setup_code") or ""}
+        int(r["task_id"]): {
+            "text": r["text"],
+            "code": r["code"],
+            "tests": r["test_list"],
+            "setup": r.get("test_setup_code") or "",
+        }
         for r in rows
     }
 
@@ -95,8 +108,13 @@ def mbpp_problems(
         else:
             prompt = f'"""\n{rec["text"]}\n{rec["tests"][0]}\n"""\n'
         problems[f"MBPP/{tid}"] = Problem(
-            task_id=f"MBPP/{tid}", prompt=prompt, canonical_solution=_norm(rec["code"]), test=test,
-            prompt_is_code=style != "3shot", meta={"text": rec["text"]}, description=rec["text"],
+            task_id=f"MBPP/{tid}",
+            prompt=prompt,
+            canonical_solution=_norm(rec["code"]),
+            test=test,
+            prompt_is_code=style != "3shot",
+            meta={"text": rec["text"]},
+            description=rec["text"],
             stop_strings=MBPP_STOPS[style],
         )
     return problems

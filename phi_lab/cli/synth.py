@@ -9,8 +9,12 @@ from pathlib import Path
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["offline", "openai"], default="offline",
-                   help="offline (default): procedural + mined, no API; openai: any OpenAI-compatible server")
+    p.add_argument(
+        "--backend",
+        choices=["offline", "openai"],
+        default="offline",
+        help="offline (default): procedural + mined, no API; openai: any OpenAI-compatible server",
+    )
     p.add_argument("--model", default=None, help="model name for --backend openai")
     p.add_argument("--n", type=int, required=True, help="number of records to keep")
     p.add_argument("--out", type=Path, required=True, help="run directory (rerun the same command to resume)")
@@ -19,7 +23,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedup-threshold", type=float, default=0.85, help="MinHash Jaccard for near duplicates")
     p.add_argument("--sandbox-timeout", type=float, default=5.0)
     p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: CPU count)")
-    g = p.add_argument_group("openai backend (key from OPENAI_API_KEY, URL from OPENAI_BASE_URL or --base-url)")
+    g = p.add_argument_group(
+        "openai backend (key from OPENAI_API_KEY, URL from OPENAI_BASE_URL or --base-url)"
+    )
     g.add_argument("--base-url", default=None)
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--max-tokens", type=int, default=1500)
@@ -29,8 +35,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-retries", type=int, default=6)
     g.add_argument("--cache-dir", type=Path, default=None, help="LLM reply cache (default: phi-lab cache)")
     g.add_argument("--batch", action="store_true", help="use the Batch API (half price, slow; resumable)")
-    g.add_argument("--prices", type=Path, default=None,
-                   help='JSON price table {"model": [usd_per_1M_in, usd_per_1M_out]} (added to the defaults)')
+    g.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        help='JSON price table {"model": [usd_per_1M_in, usd_per_1M_out]} (added to the defaults)',
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -39,16 +49,29 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     verbs = parser.add_subparsers(dest="synth_verb", metavar="VERB", required=True)
     ex = verbs.add_parser("exercises", help="CodeExercises: prompt (signature+docstring), solution, tests")
     _common(ex)
-    ex.add_argument("--mined-every", type=int, default=10,
-                    help="offline: every k-th candidate is mined from documented stdlib functions (0: never)")
-    ex.add_argument("--mine-from", type=Path, nargs="*", default=None,
-                    help="offline: .py files/dirs to mine instead of the stdlib")
+    ex.add_argument(
+        "--mined-every",
+        type=int,
+        default=10,
+        help="offline: every k-th candidate is mined from documented stdlib functions (0: never)",
+    )
+    ex.add_argument(
+        "--mine-from",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="offline: .py files/dirs to mine instead of the stdlib",
+    )
     ex.set_defaults(func=run)
     tb = verbs.add_parser("textbooks", help="synthetic textbook sections (phi-1 code, phi-1.5 common sense)")
     _common(tb)
-    tb.add_argument("--textbook-kind", choices=["code", "commonsense", "webseed"], default="code",
-                    help="openai: code (topic x subtopic x audience x style), commonsense (20K seed "
-                         "topics), webseed (extracts of --seed-texts)")
+    tb.add_argument(
+        "--textbook-kind",
+        choices=["code", "commonsense", "webseed"],
+        default="code",
+        help="openai: code (topic x subtopic x audience x style), commonsense (20K seed "
+        "topics), webseed (extracts of --seed-texts)",
+    )
     tb.add_argument("--seed-texts", type=Path, default=None, help="JSONL with a text field (webseed)")
     tb.set_defaults(func=run)
     sd = verbs.add_parser("seeds", help="print phi-1.5 seed topics composed from the topic lists")
@@ -60,8 +83,12 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from phi_lab.synthesis.pipeline import SynthConfig, run_synthesis
 
-    llm = {"max_concurrency": args.concurrency, "requests_per_minute": args.rpm,
-           "tokens_per_minute": args.tpm, "max_retries": args.max_retries}
+    llm = {
+        "max_concurrency": args.concurrency,
+        "requests_per_minute": args.rpm,
+        "tokens_per_minute": args.tpm,
+        "max_retries": args.max_retries,
+    }
     if args.base_url:
         llm["base_url"] = args.base_url
     if args.cache_dir:
@@ -77,12 +104,24 @@ def run(args: argparse.Namespace) -> int:
         llm["prices"] = {**DEFAULT_PRICES, **{k: tuple(v) for k, v in extra.items()}}
     try:
         cfg = SynthConfig(
-            kind=args.synth_verb, out=args.out, n=args.n, backend=args.backend, seed=args.seed, chunk=args.chunk,
-            dedup_threshold=args.dedup_threshold, sandbox_timeout=args.sandbox_timeout,
-            sandbox_workers=args.workers, model=args.model, temperature=args.temperature,
-            max_tokens=args.max_tokens, batch=args.batch, llm=llm,
-            mined_every=getattr(args, "mined_every", 10), mine_from=getattr(args, "mine_from", None),
-            textbook_kind=getattr(args, "textbook_kind", "code"), seed_texts=getattr(args, "seed_texts", None),
+            kind=args.synth_verb,
+            out=args.out,
+            n=args.n,
+            backend=args.backend,
+            seed=args.seed,
+            chunk=args.chunk,
+            dedup_threshold=args.dedup_threshold,
+            sandbox_timeout=args.sandbox_timeout,
+            sandbox_workers=args.workers,
+            model=args.model,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            batch=args.batch,
+            llm=llm,
+            mined_every=getattr(args, "mined_every", 10),
+            mine_from=getattr(args, "mine_from", None),
+            textbook_kind=getattr(args, "textbook_kind", "code"),
+            seed_texts=getattr(args, "seed_texts", None),
         )
     except ValueError as e:
         print(f"phi-lab synth: {e}", file=sys.stderr)
@@ -94,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
     except LLMError as e:
         print(f"phi-lab synth: LLM request failed: {e}\nRerun the same command to resume.", file=sys.stderr)
         return 1
-    print(f"{card['n_kept']} {cfg.kind} kept, {card['n_dropped']} dropped, cost ${card['cost_usd']:.4f} "
-          f"-> {cfg.out / (cfg.kind + '.jsonl')} (card: {cfg.out / 'dataset_card.md'})")
+    print(
+        f"{card['n_kept']} {cfg.kind} kept, {card['n_dropped']} dropped, cost ${card['cost_usd']:.4f} "
+        f"-> {cfg.out / (cfg.kind + '.jsonl')} (card: {cfg.out / 'dataset_card.md'})"
+    )
     return 0 if card["complete"] else 3
 
 

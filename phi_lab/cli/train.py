@@ -18,24 +18,42 @@ import sys
 
 # (flag, dest, TrainConfig field): options that override the preset.
 _OVERRIDES = [
-    ("--max-steps", "max_steps", int), ("--save-every", "save_every", int), ("--eval-every", "eval_every", int),
-    ("--keep-last", "keep_last", int), ("--batch-size", "batch_size", int),
-    ("--micro-batch-size", "micro_batch_size", int), ("--seq-len", "seq_len", int), ("--lr", "lr", float),
-    ("--warmup-steps", "warmup_steps", int), ("--weight-decay", "weight_decay", float),
-    ("--grad-clip", "grad_clip", float), ("--dropout", "dropout", float), ("--seed", "seed", int),
-    ("--log-every", "log_every", int), ("--eval-batches", "eval_batches", int),
-    ("--loss-scale-init", "loss_scale_init", float), ("--precision", "precision", str), ("--engine", "engine", str), ("--schedule", "schedule", str),
+    ("--max-steps", "max_steps", int),
+    ("--save-every", "save_every", int),
+    ("--eval-every", "eval_every", int),
+    ("--keep-last", "keep_last", int),
+    ("--batch-size", "batch_size", int),
+    ("--micro-batch-size", "micro_batch_size", int),
+    ("--seq-len", "seq_len", int),
+    ("--lr", "lr", float),
+    ("--warmup-steps", "warmup_steps", int),
+    ("--weight-decay", "weight_decay", float),
+    ("--grad-clip", "grad_clip", float),
+    ("--dropout", "dropout", float),
+    ("--seed", "seed", int),
+    ("--log-every", "log_every", int),
+    ("--eval-batches", "eval_batches", int),
+    ("--loss-scale-init", "loss_scale_init", float),
+    ("--precision", "precision", str),
+    ("--engine", "engine", str),
+    ("--schedule", "schedule", str),
 ]
 _FLAGS = [("--gradient-checkpointing", "gradient_checkpointing"), ("--compile", "compile")]
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
-    p = sub.add_parser(name, help=help, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        name, help=help, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--preset", help="training preset: phi-1-base, phi-1, phi-1.5, micro, smoke")
     p.add_argument("--out", help="run directory (checkpoints/, metrics.jsonl, run.json, tensorboard/)")
-    p.add_argument("--data", action="append", metavar="PATH[=WEIGHT]",
-                   help="packed directory or raw source (.jsonl/.parquet with 'text', dir of .py); repeat for a "
-                        "weighted mixture; default: the preset's offline data, built and cached on first use")
+    p.add_argument(
+        "--data",
+        action="append",
+        metavar="PATH[=WEIGHT]",
+        help="packed directory or raw source (.jsonl/.parquet with 'text', dir of .py); repeat for a "
+        "weighted mixture; default: the preset's offline data, built and cached on first use",
+    )
     p.add_argument("--init", help="start from this checkpoint (finetuning); its tokenizer packs raw --data")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
@@ -50,8 +68,12 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     for flag, dest in _FLAGS:
         g.add_argument(flag, dest=dest, action="store_true", default=None)
     lg = p.add_argument_group("launchers")
-    lg.add_argument("--launcher", choices=["none", "torchrun", "deepspeed"], default="none",
-                    help="none: train in this process; torchrun: DDP workers; deepspeed: ZeRO workers")
+    lg.add_argument(
+        "--launcher",
+        choices=["none", "torchrun", "deepspeed"],
+        default="none",
+        help="none: train in this process; torchrun: DDP workers; deepspeed: ZeRO workers",
+    )
     lg.add_argument("--nproc", type=int, default=None, help="processes per node (default: GPUs, or 1)")
     lg.add_argument("--nnodes", type=int, default=1)
     lg.add_argument("--node-rank", type=int, default=0)
@@ -105,8 +127,16 @@ def run(args: argparse.Namespace) -> int:
     if args.launcher == "none":
         from phi_lab.training.trainer import train
 
-        summary = train(cfg, args.out, data=args.data, init=args.init, resume=args.resume, device=args.device,
-                        progress=not args.no_progress, argv=sys.argv[1:])
+        summary = train(
+            cfg,
+            args.out,
+            data=args.data,
+            init=args.init,
+            resume=args.resume,
+            device=args.device,
+            progress=not args.no_progress,
+            argv=sys.argv[1:],
+        )
         if summary.get("checkpoint"):
             print(f"done: step {summary['step']:,}, last checkpoint {summary['checkpoint']}", flush=True)
         return 0

@@ -64,11 +64,18 @@ def default_tokenizer(
     """
     if isinstance(vocab_size, str):
         if vocab_size not in TOKENIZER_PRESETS:
-            raise ValueError(f"unknown tokenizer preset {vocab_size!r}; choose from {', '.join(TOKENIZER_PRESETS)}")
+            raise ValueError(
+                f"unknown tokenizer preset {vocab_size!r}; choose from {', '.join(TOKENIZER_PRESETS)}"
+            )
         vocab_size = TOKENIZER_PRESETS[vocab_size]
     train_bytes = train_bytes or default_train_bytes(vocab_size)
-    params = {"vocab_size": vocab_size, "train_bytes": train_bytes, "seed": seed,
-              "min_frequency": min_frequency, "include_site_packages": include_site_packages}
+    params = {
+        "vocab_size": vocab_size,
+        "train_bytes": train_bytes,
+        "seed": seed,
+        "min_frequency": min_frequency,
+        "include_site_packages": include_site_packages,
+    }
     root = paths.cache_dir() / "tokenizers"
     target = root / f"bpe-{vocab_size}-{_key(params)}"
     if (target / "tokenizer.json").exists():
@@ -82,20 +89,28 @@ def default_tokenizer(
 
         def texts() -> Iterator[str]:
             nonlocal n_docs
-            for doc in offline_python_corpus(max_bytes=train_bytes, seed=seed,
-                                             include_site_packages=include_site_packages, skips=skips):
+            for doc in offline_python_corpus(
+                max_bytes=train_bytes, seed=seed, include_site_packages=include_site_packages, skips=skips
+            ):
                 hashes.update(content_hash(doc.text).encode())
                 n_docs += 1
                 yield doc.text
 
-        tok = PhiTokenizer.train(texts(), vocab_size=vocab_size, min_frequency=min_frequency,
-                                 show_progress=progress)
+        tok = PhiTokenizer.train(
+            texts(), vocab_size=vocab_size, min_frequency=min_frequency, show_progress=progress
+        )
         tmp = root / f"{target.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tok.save(tmp)
-        meta = {**params, "documents": n_docs, "corpus_sha256": hashes.hexdigest(),
-                "fingerprint": tok.fingerprint(), "python": sys.version.split()[0],
-                "tokenizers": tokenizers.__version__, "skipped": skips.counts()}
+        meta = {
+            **params,
+            "documents": n_docs,
+            "corpus_sha256": hashes.hexdigest(),
+            "fingerprint": tok.fingerprint(),
+            "python": sys.version.split()[0],
+            "tokenizers": tokenizers.__version__,
+            "skipped": skips.counts(),
+        }
         (tmp / "phi_lab_tokenizer.json").write_text(json.dumps(meta, indent=2) + "\n")
         os.replace(tmp, target)
     return PhiTokenizer.from_pretrained(target)
@@ -120,8 +135,12 @@ def default_packed_corpus(
     from phi_lab.data.pack import PackConfig, pack
 
     tok = tokenizer or default_tokenizer(vocab_size, seed=seed)
-    extra = {"max_documents": max_documents, "max_bytes": max_bytes, "seed": seed,
-             "include_site_packages": include_site_packages}
+    extra = {
+        "max_documents": max_documents,
+        "max_bytes": max_bytes,
+        "seed": seed,
+        "include_site_packages": include_site_packages,
+    }
     config = PackConfig(sources=["offline"], val_fraction=val_fraction, extra=extra)
     key = _key({"tokenizer": tok.fingerprint(), "val_fraction": val_fraction, **extra})
     root = paths.cache_dir() / "packed"
@@ -129,7 +148,12 @@ def default_packed_corpus(
     with _locked(root / f"{target.name}.lock"):
         # pack() returns at once when the directory is complete and resumes it when it is not.
         skips = SkipLog()
-        docs = offline_python_corpus(max_documents=max_documents, max_bytes=max_bytes, seed=seed,
-                                     include_site_packages=include_site_packages, skips=skips)
+        docs = offline_python_corpus(
+            max_documents=max_documents,
+            max_bytes=max_bytes,
+            seed=seed,
+            include_site_packages=include_site_packages,
+            skips=skips,
+        )
         pack(docs, tok, target, config, skips=skips, workers=workers, progress=progress, total=max_documents)
     return target

@@ -63,7 +63,9 @@ class SkipLog:
 
     def write(self, path: str | Path) -> Path:
         """Write skipped.jsonl atomically (one object per skipped input)."""
-        return atomic_write_jsonl(path, ({"path": s.path, "reason": s.reason, "source": s.source} for s in self.items))
+        return atomic_write_jsonl(
+            path, ({"path": s.path, "reason": s.reason, "source": s.source} for s in self.items)
+        )
 
 
 def _decode(raw: bytes, where: str, skips: SkipLog, source: str) -> str | None:
@@ -252,7 +254,9 @@ def write_documents(docs: Iterable[Document], path: str | Path, limit: int | Non
         for doc in docs:
             if limit is not None and n >= limit:
                 break
-            meta = {k: v for k, v in doc.meta.items() if _is_scalar(v) and k not in ("text", "source", "path")}
+            meta = {
+                k: v for k, v in doc.meta.items() if _is_scalar(v) and k not in ("text", "source", "path")
+            }
             f.write(json.dumps({"text": doc.text, "source": doc.source, "path": doc.path, **meta}) + "\n")
             n += 1
     return n

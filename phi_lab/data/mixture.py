@@ -29,7 +29,9 @@ class Mixture:
         names: Sequence[str] | None = None,
     ) -> None:
         if len(samplers) != len(weights) or not samplers:
-            raise ValueError(f"need one weight per sampler, got {len(samplers)} samplers, {len(weights)} weights")
+            raise ValueError(
+                f"need one weight per sampler, got {len(samplers)} samplers, {len(weights)} weights"
+            )
         if any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"weights must be non-negative with a positive sum, got {list(weights)}")
         seq_lens = {s.seq_len for s in samplers}
@@ -41,7 +43,9 @@ class Mixture:
             raise ValueError(f"need 0 <= rank < world_size, got rank={rank} world_size={world_size}")
         fingerprints = {s.dataset.tokenizer_fingerprint for s in samplers}
         if len(fingerprints) != 1:
-            raise ValueError("components were packed with different tokenizers; re-pack them with one tokenizer")
+            raise ValueError(
+                "components were packed with different tokenizers; re-pack them with one tokenizer"
+            )
         total = float(sum(weights))
         self.samplers = list(samplers)
         self.weights = [w / total for w in weights]
@@ -109,7 +113,9 @@ class Mixture:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if len(state["components"]) != len(self.samplers):
-            raise ValueError(f"state has {len(state['components'])} components, this mixture {len(self.samplers)}")
+            raise ValueError(
+                f"state has {len(state['components'])} components, this mixture {len(self.samplers)}"
+            )
         if not np.allclose(state["weights"], self.weights):
             raise ValueError(f"state has weights {state['weights']}, this mixture {self.weights}")
         for s, st in zip(self.samplers, state["components"]):

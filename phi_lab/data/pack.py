@@ -167,12 +167,18 @@ class Packer:
                     listed.update((sh["file"], sh["index"]))
                     size = (self.out / sh["file"]).stat().st_size
                     if size != sh["tokens"] * self.dtype.itemsize:
-                        raise ValueError(f"{self.out / sh['file']}: size does not match the manifest; "
-                                         "pass --overwrite to redo the pack")
+                        raise ValueError(
+                            f"{self.out / sh['file']}: size does not match the manifest; "
+                            "pass --overwrite to redo the pack"
+                        )
         # Anything else a killed run left (temporary files, shards written after the last manifest
         # update) is redone rather than trusted.
         for p in self.out.iterdir():
-            if p.is_file() and p.name not in listed and (p.suffix in (".bin", ".tmp") or p.name.endswith(".docs.jsonl")):
+            if (
+                p.is_file()
+                and p.name not in listed
+                and (p.suffix in (".bin", ".tmp") or p.name.endswith(".docs.jsonl"))
+            ):
                 p.unlink()
         self.tok.save(self.out / "tokenizer")
         self._write_manifest(status="in_progress")
@@ -182,7 +188,9 @@ class Packer:
         return min(s.cursor for s in self.splits.values())
 
     # ---------------------------------------------------------------- main loop
-    def run(self, documents: Iterable[Document], skips: SkipLog | None = None, total: int | None = None) -> dict:
+    def run(
+        self, documents: Iterable[Document], skips: SkipLog | None = None, total: int | None = None
+    ) -> dict:
         if self.finished:
             return self.manifest
         skips = skips if skips is not None else SkipLog()
@@ -221,8 +229,15 @@ class Packer:
                 if i < st.cursor:  # already on disk from an earlier run
                     bar.update(1)
                     continue
-                row = {"i": i, "source": doc.source, "path": doc.path, "sha256": h,
-                       "bytes": len(doc.text.encode("utf-8")), "chain": chain[split], "meta": doc.meta}
+                row = {
+                    "i": i,
+                    "source": doc.source,
+                    "path": doc.path,
+                    "sha256": h,
+                    "bytes": len(doc.text.encode("utf-8")),
+                    "chain": chain[split],
+                    "meta": doc.meta,
+                }
                 metas.append((split, row))
                 texts.append(doc.text)
                 if len(texts) >= self.batch_docs:
@@ -240,16 +255,16 @@ class Packer:
             results: Iterator = pool.imap(_encode_job, jobs(), chunksize=1)
         else:
             pool = None
-            results = (
-                (m, _to_arrays(self.tok.encode_batch(t), self.tok.eos_id, d)) for m, t, d in jobs()
-            )
+            results = ((m, _to_arrays(self.tok.encode_batch(t), self.tok.eos_id, d)) for m, t, d in jobs())
         try:
             for metas, arrays in results:
                 for (split, row), arr in zip(metas, arrays):
                     self._append(split, row, arr)
                     n_tokens += len(arr)
                 bar.update(len(metas))
-                bar.set_postfix(tokens=f"{n_tokens:,}", tok_s=f"{n_tokens / max(time.time() - started, 1e-9):,.0f}")
+                bar.set_postfix(
+                    tokens=f"{n_tokens:,}", tok_s=f"{n_tokens / max(time.time() - started, 1e-9):,.0f}"
+                )
         finally:
             if pool is not None:
                 pool.terminate()
@@ -292,10 +307,16 @@ class Packer:
             ps["documents"] += 1
             ps["tokens"] += r["tokens"]
             ps["bytes"] += r["bytes"]
-        st.shards.append({
-            "file": f"{name}.bin", "index": f"{name}.docs.jsonl", "tokens": len(tokens),
-            "documents": len(st.rows), "sha256": hashlib.sha256(data).hexdigest(), "sources": per_source,
-        })
+        st.shards.append(
+            {
+                "file": f"{name}.bin",
+                "index": f"{name}.docs.jsonl",
+                "tokens": len(tokens),
+                "documents": len(st.rows),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "sources": per_source,
+            }
+        )
         st.cursor = st.rows[-1]["i"] + 1
         st.stream_sha = st.rows[-1]["chain"]
         st.buf, st.rows, st.buffered = [], [], 0
@@ -326,14 +347,19 @@ class Packer:
             "source_stats": sources,
             "dtype": self.dtype.name,
             "tokenizer": {
-                "name": self.tok.name, "fingerprint": self.tok.fingerprint(), "vocab_size": self.tok.vocab_size,
-                "eos_id": self.tok.eos_id, "path": "tokenizer",
+                "name": self.tok.name,
+                "fingerprint": self.tok.fingerprint(),
+                "vocab_size": self.tok.vocab_size,
+                "eos_id": self.tok.eos_id,
+                "path": "tokenizer",
             },
             "val_fraction": self.config.val_fraction,
             "documents": sum(s["documents"] for s in splits.values()),
             "tokens": sum(s["tokens"] for s in splits.values()),
             "splits": splits,
-            "resume": {n: {"cursor": st.cursor, "stream_sha256": st.stream_sha} for n, st in self.splits.items()},
+            "resume": {
+                n: {"cursor": st.cursor, "stream_sha256": st.stream_sha} for n, st in self.splits.items()
+            },
         }
         if skips is not None:
             manifest["skipped"] = {"count": len(skips), "by_reason": skips.counts(), "file": "skipped.jsonl"}

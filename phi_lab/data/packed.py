@@ -29,7 +29,9 @@ DEFAULT_SEQ_LEN = 2048
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
     if not path.exists():
-        raise FileNotFoundError(f"{directory}: no {MANIFEST}; is this a directory written by `phi-lab data pack`?")
+        raise FileNotFoundError(
+            f"{directory}: no {MANIFEST}; is this a directory written by `phi-lab data pack`?"
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:

@@ -56,9 +56,15 @@ class DenseAstCache:
         save_part(self.folder, ex_key=ex_key, score=score, method=method)
 
 
-def compute_similarities_ast_first(exercise_codes: Sequence[str], problem_codes: Sequence[str], embedder,
-                                   cache_dir: str | Path, config: SimilarityConfig | None = None,
-                                   ast_floor: float = 0.8, progress: bool = False) -> PairScores:
+def compute_similarities_ast_first(
+    exercise_codes: Sequence[str],
+    problem_codes: Sequence[str],
+    embedder,
+    cache_dir: str | Path,
+    config: SimilarityConfig | None = None,
+    ast_floor: float = 0.8,
+    progress: bool = False,
+) -> PairScores:
     """Pairs with ``ast_match >= ast_floor`` and embedding distance within the threshold."""
     from tqdm.auto import tqdm
 
@@ -73,10 +79,19 @@ def compute_similarities_ast_first(exercise_codes: Sequence[str], problem_codes:
     workers = config.n_workers()
     per_task = min(per_task, max(1, -(-len(todo) // (4 * workers))))  # keep every worker busy
     selections = {cid: todo[s : s + per_task] for cid, s in enumerate(range(0, len(todo), per_task))}
-    tasks = [(cid, [exercise_codes[i] for i in sel], np.repeat(np.arange(len(sel)), n_prob),
-              np.tile(np.arange(n_prob), len(sel))) for cid, sel in selections.items()]
+    tasks = [
+        (
+            cid,
+            [exercise_codes[i] for i in sel],
+            np.repeat(np.arange(len(sel)), n_prob),
+            np.tile(np.arange(n_prob), len(sel)),
+        )
+        for cid, sel in selections.items()
+    ]
     bar = tqdm(total=len(todo) * n_prob, desc="AST match (all pairs)", unit="pair", disable=not progress)
-    for cid, score, meth in run_tasks(tasks, list(problem_codes), workers if len(todo) * n_prob > 4096 else 1):
+    for cid, score, meth in run_tasks(
+        tasks, list(problem_codes), workers if len(todo) * n_prob > 4096 else 1
+    ):
         sel = selections[cid]
         cache.save_part(ex_keys[sel], score.reshape(len(sel), n_prob), meth.reshape(len(sel), n_prob))
         bar.update(len(score))
@@ -88,13 +103,24 @@ def compute_similarities_ast_first(exercise_codes: Sequence[str], problem_codes:
 
     ex_index, prob_index = np.nonzero(scores >= np.float32(ast_floor) - np.float32(1e-6))
     sel_ex = np.unique(ex_index)
-    ex_vecs = embed_cached(embedder, [exercise_codes[i] for i in sel_ex], cache_dir, config.embed_batch_size,
-                           config.chunk_size, progress)
+    ex_vecs = embed_cached(
+        embedder,
+        [exercise_codes[i] for i in sel_ex],
+        cache_dir,
+        config.embed_batch_size,
+        config.chunk_size,
+        progress,
+    )
     prob_vecs = embed_cached(embedder, problem_codes, cache_dir, config.embed_batch_size, config.chunk_size)
     row_of = np.searchsorted(sel_ex, ex_index)
     cos = np.einsum("ij,ij->i", ex_vecs[row_of], prob_vecs[prob_index]) if len(ex_index) else np.zeros(0)
     dist = np.sqrt(np.clip(2.0 - 2.0 * cos, 0.0, None)).astype(np.float32)
     keep = dist <= config.max_embedding_distance
     ex_index, prob_index = ex_index[keep].astype(np.int64), prob_index[keep].astype(np.int64)
-    return PairScores(ex_index, prob_index, dist[keep], scores[ex_index, prob_index].astype(np.float32),
-                      methods[ex_index, prob_index].astype(np.uint8))
+    return PairScores(
+        ex_index,
+        prob_index,
+        dist[keep],
+        scores[ex_index, prob_index].astype(np.float32),
+        methods[ex_index, prob_index].astype(np.uint8),
+    )

@@ -73,7 +73,9 @@ METHOD_NAMES = {METHOD_AST: "ast", METHOD_TOKENS: "tokens"}
 
 def _is_string_statement(node: ast.AST) -> bool:
     return (
-        isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
     )
 
 
@@ -124,7 +126,9 @@ def lexical_tokens(code: str) -> list[str]:
 
 
 def _ids(tokens: list[str]) -> np.ndarray:
-    return np.fromiter((zlib.crc32(t.encode()) & 0x7FFFFFFF for t in tokens), dtype=np.int32, count=len(tokens))
+    return np.fromiter(
+        (zlib.crc32(t.encode()) & 0x7FFFFFFF for t in tokens), dtype=np.int32, count=len(tokens)
+    )
 
 
 @dataclass(frozen=True)
@@ -219,8 +223,9 @@ def _pattern_table(patterns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return keys, masks
 
 
-def pair_match_rates(queries: list[np.ndarray], q_idx: np.ndarray, cands: list[np.ndarray],
-                     slab: int = 4096) -> np.ndarray:
+def pair_match_rates(
+    queries: list[np.ndarray], q_idx: np.ndarray, cands: list[np.ndarray], slab: int = 4096
+) -> np.ndarray:
     """Match rate of each pair (queries[q_idx[i]], cands[i]). When either side has 1..64 tokens it is
     the bit-parallel pattern (the distance is symmetric) and the pair goes through Myers' kernel, rows
     sorted by text length and batched `slab` at a time across all queries; otherwise through the
@@ -254,7 +259,11 @@ def pair_match_rates(queries: list[np.ndarray], q_idx: np.ndarray, cands: list[n
                 text[k, : len(t)] = t
             key = (pid[r, None] << 32) | text
             pos = np.searchsorted(keys, key).clip(0, max(len(keys) - 1, 0))
-            eq = masks[np.where(keys[pos] == key, pos, len(keys))] if len(keys) else np.zeros(key.shape, np.uint64)
+            eq = (
+                masks[np.where(keys[pos] == key, pos, len(keys))]
+                if len(keys)
+                else np.zeros(key.shape, np.uint64)
+            )
             dist[r] = _myers_distances(eq, tlen[r], plen[r])
     slow = nonempty & ~use_q & ~use_c
     for qi in np.unique(q_idx[slow]):

@@ -69,8 +69,12 @@ def _pair_json(pairs: PairScores, k: int, exercises, problems) -> dict:
     }
 
 
-def decide(pairs: PairScores, exercises: Sequence[Exercise], problems: Sequence[Problem],
-           taus: Sequence[float] = DEFAULT_TAUS) -> dict[float, TauDecision]:
+def decide(
+    pairs: PairScores,
+    exercises: Sequence[Exercise],
+    problems: Sequence[Problem],
+    taus: Sequence[float] = DEFAULT_TAUS,
+) -> dict[float, TauDecision]:
     """Removed exercises and similar problems for each tau (cheap: the scores are already computed)."""
     out = {}
     for tau in taus:
@@ -97,8 +101,9 @@ def decide(pairs: PairScores, exercises: Sequence[Exercise], problems: Sequence[
     return out
 
 
-def write_pruned_sets(out_dir: Path, exercises: Sequence[Exercise],
-                      decisions: dict[float, TauDecision]) -> dict[str, dict[str, str]]:
+def write_pruned_sets(
+    out_dir: Path, exercises: Sequence[Exercise], decisions: dict[float, TauDecision]
+) -> dict[str, dict[str, str]]:
     """Per tau: `exercises/tau-<tau>.jsonl` (kept, ready for retraining) and `removed/tau-<tau>.jsonl`
     (each removed exercise with the reason: its closest problem and scores). Returns the paths."""
     paths = {}
@@ -106,13 +111,24 @@ def write_pruned_sets(out_dir: Path, exercises: Sequence[Exercise],
         key = tau_key(tau)
         kept_path = out_dir / "exercises" / f"tau-{key}.jsonl"
         removed_path = out_dir / "removed" / f"tau-{key}.jsonl"
-        atomic_write_jsonl(kept_path, (e.to_json() for e in exercises if e.id not in dec.reasons), ensure_ascii=False)
+        atomic_write_jsonl(
+            kept_path, (e.to_json() for e in exercises if e.id not in dec.reasons), ensure_ascii=False
+        )
         atomic_write_jsonl(
             removed_path,
-            ({**e.to_json(), "reason": f"close to {dec.reasons[e.id]['task_id']} at tau={key}", **{
-                k: v for k, v in dec.reasons[e.id].items() if k != "id"}}
-             for e in exercises if e.id in dec.reasons),
+            (
+                {
+                    **e.to_json(),
+                    "reason": f"close to {dec.reasons[e.id]['task_id']} at tau={key}",
+                    **{k: v for k, v in dec.reasons[e.id].items() if k != "id"},
+                }
+                for e in exercises
+                if e.id in dec.reasons
+            ),
             ensure_ascii=False,
         )
-        paths[key] = {"kept": str(kept_path.relative_to(out_dir)), "removed": str(removed_path.relative_to(out_dir))}
+        paths[key] = {
+            "kept": str(kept_path.relative_to(out_dir)),
+            "removed": str(removed_path.relative_to(out_dir)),
+        }
     return paths

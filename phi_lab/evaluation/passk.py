@@ -19,14 +19,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def pass_at_k_by_task(passed_by_task: Mapping[str, Sequence[bool]], ks: Iterable[int] = KS) -> dict[str, float]:
+def pass_at_k_by_task(
+    passed_by_task: Mapping[str, Sequence[bool]], ks: Iterable[int] = KS
+) -> dict[str, float]:
     """`pass@k` for each k that every task has at least k samples for (mean over tasks)."""
     if not passed_by_task:
         return {}
     counts = [(len(v), sum(bool(x) for x in v)) for v in passed_by_task.values()]
     min_n = min(n for n, _ in counts)
-    return {
-        f"pass@{k}": float(np.mean([pass_at_k(n, c, k) for n, c in counts]))
-        for k in ks
-        if k <= min_n
-    }
+    return {f"pass@{k}": float(np.mean([pass_at_k(n, c, k) for n, c in counts])) for k in ks if k <= min_n}

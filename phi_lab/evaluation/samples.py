@@ -40,7 +40,9 @@ def read_samples(path: str | Path) -> list[dict]:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     """Atomic: a crash never leaves a half-written file under the final name."""
-    io.atomic_write_jsonl(path, ({k: v for k, v in row.items() if k != "__line__"} for row in rows), ensure_ascii=False)
+    io.atomic_write_jsonl(
+        path, ({k: v for k, v in row.items() if k != "__line__"} for row in rows), ensure_ascii=False
+    )
 
 
 def write_json(path: str | Path, obj) -> None:

@@ -83,8 +83,14 @@ def generate_samples(
             model, tok = load_model_cached(model_path, device=device)
         part = order[start : start + chunk]
         texts = generate_text(
-            model, tok, [problems[tid].prompt for tid, _ in part], max_new_tokens=max_new_tokens,
-            temperature=temperature, top_p=top_p, stop_strings=stop_strings, batch_size=batch_size,
+            model,
+            tok,
+            [problems[tid].prompt for tid, _ in part],
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop_strings=stop_strings,
+            batch_size=batch_size,
             seed=seed + start,
         )
         lines = "".join(

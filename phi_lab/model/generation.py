@@ -19,6 +19,7 @@ from phi_lab.model.tokenizer import PhiTokenizer
 
 log = logging.getLogger(__name__)
 
+
 def _sample(
     logits: torch.Tensor, temperature: float, top_p: float, gens: list[torch.Generator]
 ) -> torch.Tensor:

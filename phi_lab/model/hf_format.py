@@ -105,7 +105,9 @@ def save_pretrained(model: Phi, directory: str | Path, dtype: torch.dtype | None
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    sd = {k: (v.to(dtype) if dtype else v).detach().cpu().contiguous() for k, v in hf_state_dict(model).items()}
+    sd = {
+        k: (v.to(dtype) if dtype else v).detach().cpu().contiguous() for k, v in hf_state_dict(model).items()
+    }
     cfg = config_to_hf(model.config)
     cfg["dtype"] = str(next(iter(sd.values())).dtype).removeprefix("torch.")
     cfg["transformers_version"] = _transformers_version()
@@ -202,4 +204,3 @@ def _transformers_version() -> str | None:
         return transformers.__version__
     except ImportError:
         return None
-

@@ -49,8 +49,11 @@ _cache: dict[tuple, tuple[Phi, PhiTokenizer]] = {}
 
 def _files_key(path: Path) -> tuple:
     """What a checkpoint directory's contents are, cheaply: name, size and mtime of every file."""
-    return tuple(sorted((f.name, st.st_size, st.st_mtime_ns) for f in path.iterdir()
-                        if f.is_file() and (st := f.stat())))
+    return tuple(
+        sorted(
+            (f.name, st.st_size, st.st_mtime_ns) for f in path.iterdir() if f.is_file() and (st := f.stat())
+        )
+    )
 
 
 def load_model_cached(

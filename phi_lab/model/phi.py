@@ -35,8 +35,13 @@ def _use_flash(x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache | N
     """Whether attention over `x` (the q/k/v projection, in the dtype attention will run in) goes to
     flash-attn: installed, on CUDA, half precision, plain causal attention (no mask, no KV cache).
     One function so a CPU test can force the branch with a reference flash_attn_func."""
-    return (flash_attn_func is not None and x.is_cuda and mask is None and kv_cache is None
-            and x.dtype in _FLASH_DTYPES)
+    return (
+        flash_attn_func is not None
+        and x.is_cuda
+        and mask is None
+        and kv_cache is None
+        and x.dtype in _FLASH_DTYPES
+    )
 
 
 @dataclass

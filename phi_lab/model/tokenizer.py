@@ -181,4 +181,3 @@ def _from_vocab_merges(path: Path) -> Tokenizer:
         # "<|endoftext|>" in text maps to the one id, as the transformers tokenizer does.
         tok.add_special_tokens([AddedToken(EOS_TOKEN, special=True, normalized=False)])
     return tok
-

@@ -112,7 +112,9 @@ def load_probes(path: str | Path | None = None) -> list[Probe]:
         except (ValueError, TypeError) as e:
             raise ValueError(f"{path}:{lineno}: bad probe: {e}") from e
         if probe.id in seen:
-            raise ValueError(f"{path}:{lineno}: duplicate probe id {probe.id!r} (first on line {seen[probe.id]})")
+            raise ValueError(
+                f"{path}:{lineno}: duplicate probe id {probe.id!r} (first on line {seen[probe.id]})"
+            )
         seen[probe.id] = lineno
         probes.append(probe)
     if not probes:

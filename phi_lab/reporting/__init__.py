@@ -99,8 +99,16 @@ def figure_2_1(results: list[dict[str, Any]], path: str | Path) -> Path:
                     xs.append(gi + (2 * di + fi - len(datas) + 0.5) * width)
                     ys.append(100 * row[key] if key.endswith("pass1") else row[key])
                 label = DATA_LABELS[data] + (" + CodeExercises" if ft else "")
-                bars = ax.bar(xs, ys, width, color=colors[di % 3], hatch="//" if ft else None,
-                              edgecolor="black", linewidth=0.4, label=label)
+                bars = ax.bar(
+                    xs,
+                    ys,
+                    width,
+                    color=colors[di % 3],
+                    hatch="//" if ft else None,
+                    edgecolor="black",
+                    linewidth=0.4,
+                    label=label,
+                )
                 ax.bar_label(bars, fmt="%.3g", fontsize=6, padding=1)
                 values[key] += ys
         ax.set_xticks(range(len(groups)), [f"{p}\n{_tokens(t)} tokens" for p, t in groups])

@@ -89,14 +89,22 @@ class CheckedSolution:
         """What the checker gets: everything but the solution."""
         names = solution_names(self.test, self.entry_point, self.provides)
         uses_prelude = self.prelude and names & _top_level_names(self.prelude) - {self.entry_point}
-        return json.dumps({
-            "seq": seq, "nonce": nonce, "test": self.test, "entry_point": self.entry_point,
-            "names": sorted(names), "prelude": self.prelude if uses_prelude else "",
-        }).encode("utf-8", "surrogatepass")
+        return json.dumps(
+            {
+                "seq": seq,
+                "nonce": nonce,
+                "test": self.test,
+                "entry_point": self.entry_point,
+                "names": sorted(names),
+                "prelude": self.prelude if uses_prelude else "",
+            }
+        ).encode("utf-8", "surrogatepass")
 
 
 @functools.lru_cache(maxsize=4096)
-def solution_names(test: str, entry_point: str | None = None, provides: tuple[str, ...] = ()) -> frozenset[str]:
+def solution_names(
+    test: str, entry_point: str | None = None, provides: tuple[str, ...] = ()
+) -> frozenset[str]:
     """The global names `test` reads but never binds (plus the entry point), builtins aside unless
     the solution `provides` them."""
     top = symtable.symtable(test, "<test>", "exec")
@@ -161,8 +169,13 @@ def _probe_namespaces() -> str:
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
         return "limits"
     try:  # exactly what a fork server does per sample: unshare, fork pid 1, mount its /proc
-        proc = subprocess.run([sys.executable, "-I", "-B", "-S", _SERVER, "--probe"], capture_output=True,
-                              timeout=30, env=_base_env(), cwd="/")
+        proc = subprocess.run(
+            [sys.executable, "-I", "-B", "-S", _SERVER, "--probe"],
+            capture_output=True,
+            timeout=30,
+            env=_base_env(),
+            cwd="/",
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "limits"
     return "namespaces" if proc.returncode == 0 else "limits"
@@ -238,7 +251,9 @@ class Sandbox:
         self._servers: set[_ForkServer] = set()
         self._started = 0  # servers started so far: the next one's CPU, round robin
         self._idle: list[_ForkServer] = []
-        self._finalizer = weakref.finalize(self, _close_servers, self._servers_lock, self._servers, self._idle)
+        self._finalizer = weakref.finalize(
+            self, _close_servers, self._servers_lock, self._servers, self._idle
+        )
 
     # -- public API ---------------------------------------------------------------------------------
     def run(self, program: str | CheckedSolution) -> SandboxResult:
@@ -250,7 +265,9 @@ class Sandbox:
             with self._slot_lock:
                 self._free_slots.append(slot)
 
-    def run_many(self, programs: list[str] | list[CheckedSolution], progress: bool = False) -> list[SandboxResult]:
+    def run_many(
+        self, programs: list[str] | list[CheckedSolution], progress: bool = False
+    ) -> list[SandboxResult]:
         """Results in input order."""
         results: list[SandboxResult | None] = [None] * len(programs)
         bar = None
@@ -282,8 +299,13 @@ class Sandbox:
     def _server_argv(self) -> list[str]:
         py = [self.python, "-I", "-B"] + ([] if self.site_packages else ["-S"])
         tmpfs = max(4 * self.max_file_mb, 64) * 2**20  # room for what one sample may write
-        return [*py, _SERVER, f"mode={self.isolation}", f"tmpfs_bytes={tmpfs}",
-                *(f"expose={p}" for p in self._expose)]
+        return [
+            *py,
+            _SERVER,
+            f"mode={self.isolation}",
+            f"tmpfs_bytes={tmpfs}",
+            *(f"expose={p}" for p in self._expose),
+        ]
 
     def _acquire(self, checked: bool = False) -> _ForkServer:
         if os.getpid() != self._owner:  # a forked copy of this sandbox: the servers are the parent's
@@ -345,9 +367,13 @@ class Sandbox:
             # The sample's working directory is made by the sample's process itself (on the server's
             # private tmpfs with isolation "namespaces"); HOME and TMPDIR point there.
             fields = {
-                "uid": uid, "checked": int(checked), "env": [f"{k}={v}" for k, v in _base_env().items()],
-                "memory_bytes": self.memory_mb * 2**20, "cpu_seconds": self.cpu_seconds,
-                "fsize_bytes": self.max_file_mb * 2**20, "nofile": self.max_open_files,
+                "uid": uid,
+                "checked": int(checked),
+                "env": [f"{k}={v}" for k, v in _base_env().items()],
+                "memory_bytes": self.memory_mb * 2**20,
+                "cpu_seconds": self.cpu_seconds,
+                "fsize_bytes": self.max_file_mb * 2**20,
+                "nofile": self.max_open_files,
                 "nproc": self.max_processes,
             }
             for attempt in range(2):  # a server that died while idle is replaced; the sample never ran
@@ -396,8 +422,12 @@ class Sandbox:
             outcome, detail = _classify(verdict, nonce.encode(), status or 0, timed_out, self.timeout)
         cap = self.max_output_bytes
         return SandboxResult(
-            outcome=outcome, passed=outcome == "passed", isolation=self.isolation, detail=detail,
-            stdout=out[:cap].decode("utf-8", "replace"), stderr=err[:cap].decode("utf-8", "replace"),
+            outcome=outcome,
+            passed=outcome == "passed",
+            isolation=self.isolation,
+            detail=detail,
+            stdout=out[:cap].decode("utf-8", "replace"),
+            stderr=err[:cap].decode("utf-8", "replace"),
             duration_s=time.monotonic() - start,
         )
 
@@ -444,8 +474,13 @@ class _ServerDied(Exception):
 class _ForkServer:
     """The harness's end of one fork server (`server.py`): one sample at a time."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None,
-                 checker_argv: list[str] | None = None):
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cpu: int | None = None,
+        checker_argv: list[str] | None = None,
+    ):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.cpu = cpu  # where its checked samples and their checker run (see _Checker)
         self.env = env
@@ -456,8 +491,12 @@ class _ForkServer:
         os.chmod(self.root, 0o755)
         try:
             self.proc = subprocess.Popen(
-                [*argv, f"root={self.root}", f"ctrl={theirs.fileno()}"], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), env=env, cwd="/",
+                [*argv, f"root={self.root}", f"ctrl={theirs.fileno()}"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                cwd="/",
                 start_new_session=True,  # a Ctrl-C meant for the harness does not reach it
             )
         finally:
@@ -475,7 +514,9 @@ class _ForkServer:
 
     def start(self, fields: dict, fds: list[int]) -> int:
         self.seq += 1
-        payload = b"R" + "\0".join(_config_args({"seq": self.seq, **fields})).encode("utf-8", "surrogateescape")
+        payload = b"R" + "\0".join(_config_args({"seq": self.seq, **fields})).encode(
+            "utf-8", "surrogateescape"
+        )
         _send_with_fds(self.sock, payload, fds)
         return self.seq
 
@@ -547,8 +588,13 @@ class _Checker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
-                [*argv, f"ctrl={theirs.fileno()}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),), env=env, cwd="/", start_new_session=True,
+                [*argv, f"ctrl={theirs.fileno()}"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                cwd="/",
+                start_new_session=True,
             )
         finally:
             theirs.close()
@@ -627,7 +673,7 @@ def _program_fd(program: str) -> int:
             fd = os.dup(f.fileno())
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 
@@ -653,8 +699,13 @@ def _close_servers(lock: threading.Lock, servers: set[_ForkServer], idle: list[_
 
 def _base_env() -> dict[str, str]:
     # Nothing from the harness's environment: no keys, tokens, proxies or PYTHON* settings.
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-            "PYTHONIOENCODING": "utf-8"}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+    }
 
 
 def _config_args(cfg: dict) -> list[str]:

@@ -104,7 +104,7 @@ def _decoder(resolve_handle, resolve_module):
     def hook(obj: dict):
         if len(obj) != 1:
             raise ProtocolError("tagged value with other than one key")
-        (tag, val), = obj.items()
+        ((tag, val),) = obj.items()
         if tag == "t" and type(val) is list:
             return tuple(val)
         if tag == "d" and type(val) is list:
@@ -154,7 +154,7 @@ def send(fd: int, message) -> None:
         raise ValueError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}")
     view = memoryview(len(data).to_bytes(8, "big") + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _read_exactly(fd: int, n: int) -> bytes:
@@ -365,7 +365,9 @@ def serve_candidate(source: str, req: int, resp: int, exit_) -> None:
 
 def _builtin_base(e: BaseException) -> str:
     # The nearest builtin class (a solution's own classes may claim module "builtins": no __name__ here)
-    return next((c for c in type(e).__mro__ if getattr(builtins, c.__name__, None) is c), BaseException).__name__
+    return next(
+        (c for c in type(e).__mro__ if getattr(builtins, c.__name__, None) is c), BaseException
+    ).__name__
 
 
 def _text(e: BaseException) -> str:
@@ -468,6 +470,7 @@ def checker_main(argv: list) -> None:
             ctrl.sendall(b"D%d" % seq)
         except OSError:
             return
+
 
 if __name__ == "__main__":
     checker_main(sys.argv[1:])

@@ -37,8 +37,25 @@ del sys.path[0]  # samples must not import the harness's package modules as top-
 
 # Stdlib modules most samples import (HumanEval prompts start with `from typing import List`): imported
 # once here, every forked sample finds them loaded. Importing a module has no effect a sample could see.
-_PRELOAD = ("typing", "re", "math", "collections", "itertools", "functools", "heapq", "string", "bisect",
-            "random", "hashlib", "fractions", "resource", "decimal", "statistics", "copy", "operator")
+_PRELOAD = (
+    "typing",
+    "re",
+    "math",
+    "collections",
+    "itertools",
+    "functools",
+    "heapq",
+    "string",
+    "bisect",
+    "random",
+    "hashlib",
+    "fractions",
+    "resource",
+    "decimal",
+    "statistics",
+    "copy",
+    "operator",
+)
 
 
 def _high(fd: int) -> int:

@@ -33,8 +33,13 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
 _FLAG_NAMES = {
-    "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": MS_NOATIME,
-    "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME,
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "noatime": MS_NOATIME,
+    "nodiratime": MS_NODIRATIME,
+    "relatime": MS_RELATIME,
+    "strictatime": MS_STRICTATIME,
 }
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
 PR_SET_CHILD_SUBREAPER = 36
@@ -224,8 +229,9 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def start_sample(cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, nonce_fd: int,
-                 namespaces: bool) -> None:
+def start_sample(
+    cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, nonce_fd: int, namespaces: bool
+) -> None:
     """Freshly forked from the server (still root): isolate, then run the sample. Never returns.
 
     Here the program itself decides whether it "ran to its end", so a program written against this
@@ -334,8 +340,9 @@ def _print_traceback(e: BaseException, last: str) -> None:
 
 
 # -- a sample judged by trusted tests --------------------------------------------------------------------
-def start_checked(cfg: dict, out_fd: int, err_fd: int, req_fd: int, prog_fd: int, resp_fd: int,
-                  namespaces: bool) -> None:
+def start_checked(
+    cfg: dict, out_fd: int, err_fd: int, req_fd: int, prog_fd: int, resp_fd: int, namespaces: bool
+) -> None:
     """Freshly forked from the server (still root): isolate, then serve the solution to the checker.
 
     The process gets stdio and the two ends of its connection to the checker (`rpc`), which

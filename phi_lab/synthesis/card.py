@@ -18,8 +18,14 @@ def _reason_class(reason: str) -> str:
     return re.split(r": |\(line", reason, maxsplit=1)[0][:120]
 
 
-def write_card(cfg, kept: list[dict[str, Any]], dropped: list[dict[str, Any]], usage: dict[str, float],
-               next_index: int, limit: int) -> dict[str, Any]:
+def write_card(
+    cfg,
+    kept: list[dict[str, Any]],
+    dropped: list[dict[str, Any]],
+    usage: dict[str, float],
+    next_index: int,
+    limit: int,
+) -> dict[str, Any]:
     texts = [r["text"] for r in kept]
     topics = [(r.get("meta") or {}).get("concept") or (r.get("meta") or {}).get("topic") for r in kept]
     card: dict[str, Any] = {
@@ -41,8 +47,10 @@ def write_card(cfg, kept: list[dict[str, Any]], dropped: list[dict[str, Any]], u
         "diversity": diversity_report(texts, topics),
     }
     if not card["complete"]:
-        card["incomplete_reason"] = (f"stopped after {next_index} candidates (limit {limit}) with "
-                                     f"{len(kept)}/{cfg.n} kept: the generator is not diverse enough for n")
+        card["incomplete_reason"] = (
+            f"stopped after {next_index} candidates (limit {limit}) with "
+            f"{len(kept)}/{cfg.n} kept: the generator is not diverse enough for n"
+        )
     if cfg.kind == "exercises":
         stats = import_statistics([r["prompt"] + r["solution"] for r in kept])
         card["imports"] = stats
@@ -57,8 +65,8 @@ def render_markdown(card: dict[str, Any]) -> str:
     lines = [
         f"# {card['name']}",
         "",
-        f"- backend: **{card['backend']}**" + (f" (model `{card['model']}`)" if card["model"] else
-                                                " (procedural and mined; no LLM output)"),
+        f"- backend: **{card['backend']}**"
+        + (f" (model `{card['model']}`)" if card["model"] else " (procedural and mined; no LLM output)"),
         f"- records: {card['n_kept']} kept of {card['n_requested']} requested; {card['n_dropped']} dropped;"
         f" {card['candidates_used']} candidates used",
         f"- cost: ${card['cost_usd']:.4f} ({int(card['usage'].get('requests', 0))} paid requests, "
@@ -69,17 +77,24 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines.append(f"- **incomplete**: {card['incomplete_reason']}")
     lines += ["", "## Dropped, by reason", ""]
     lines += [f"- {k}: {v}" for k, v in card["dropped_by_reason"].items()] or ["- none"]
-    lines += ["", "## Diversity", "",
-              f"- distinct 1/2/3/4-grams: {d.get('distinct_1grams')} / {d.get('distinct_2grams')} / "
-              f"{d.get('distinct_3grams')} / {d.get('distinct_4grams')} (ratios {d.get('distinct_1gram_ratio')} / "
-              f"{d.get('distinct_2gram_ratio')} / {d.get('distinct_3gram_ratio')} / {d.get('distinct_4gram_ratio')})",
-              f"- distinct openings (first 8 words): {d['distinct_openings']}; share with a repeated opening: "
-              f"{d['share_with_repeated_opening']}",
-              f"- topics covered: {d['topic_coverage']['distinct_topics']}",
-              f"- length ({d['length_unit']}): total {d['total_length']}, mean {d['mean_length']}, max {d['max_length']}"]
+    lines += [
+        "",
+        "## Diversity",
+        "",
+        f"- distinct 1/2/3/4-grams: {d.get('distinct_1grams')} / {d.get('distinct_2grams')} / "
+        f"{d.get('distinct_3grams')} / {d.get('distinct_4grams')} (ratios {d.get('distinct_1gram_ratio')} / "
+        f"{d.get('distinct_2gram_ratio')} / {d.get('distinct_3gram_ratio')} / {d.get('distinct_4gram_ratio')})",
+        f"- distinct openings (first 8 words): {d['distinct_openings']}; share with a repeated opening: "
+        f"{d['share_with_repeated_opening']}",
+        f"- topics covered: {d['topic_coverage']['distinct_topics']}",
+        f"- length ({d['length_unit']}): total {d['total_length']}, mean {d['mean_length']}, max {d['max_length']}",
+    ]
     if "imports" in card:
         lines += ["", "## Imports (paper Figure 3.1 data; also import_stats.json)", ""]
-        lines += [f"- {p['package']}: {p['count']} ({100 * p['share']:.1f}%)" for p in card["imports"]["packages"][:20]]
+        lines += [
+            f"- {p['package']}: {p['count']} ({100 * p['share']:.1f}%)"
+            for p in card["imports"]["packages"][:20]
+        ]
         if not card["imports"]["packages"]:
             lines.append("- no imports")
     return "\n".join(lines) + "\n"

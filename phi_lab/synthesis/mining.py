@@ -53,7 +53,9 @@ def _imports(tree: ast.Module, text: str) -> dict[str, str]:
                 if isinstance(node, ast.Import):
                     stmt = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
                 else:
-                    stmt = f"from {node.module} import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+                    stmt = f"from {node.module} import {alias.name}" + (
+                        f" as {alias.asname}" if alias.asname else ""
+                    )
                 out[bound] = stmt
     return out
 
@@ -107,13 +109,19 @@ def exercises_from_source(path: str, text: str) -> Iterator[Exercise]:
         doc_end = fn.body[0].end_lineno
         start = fn.lineno - 1
         prompt = header + ("\n" if header else "") + "\n".join(lines[start:doc_end]) + "\n"
-        solution = "\n".join(lines[doc_end:fn.end_lineno]).rstrip() + "\n"
+        solution = "\n".join(lines[doc_end : fn.end_lineno]).rstrip() + "\n"
         if not solution.strip():
             continue
         tests = doctest_harness(fn.name, ast.get_docstring(fn) or doc)
-        meta = {"backend": "offline", "source": "mined", "origin_path": path, "function": fn.name,
-                "concept": "documented function", "n_tests": doc.count(">>>"),
-                "slots": {"origin_path": path, "function": fn.name}}
+        meta = {
+            "backend": "offline",
+            "source": "mined",
+            "origin_path": path,
+            "function": fn.name,
+            "concept": "documented function",
+            "n_tests": doc.count(">>>"),
+            "slots": {"origin_path": path, "function": fn.name},
+        }
         yield Exercise(stable_id("ex", prompt, solution), prompt, solution, tests, meta)
 
 

@@ -89,7 +89,9 @@ def read_jsonl_repair(path: Path) -> list[dict[str, Any]]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix or delete the line") from None
+                raise ValueError(
+                    f"{path}:{lineno}: not valid JSON ({e.msg}); fix or delete the line"
+                ) from None
     return rows
 
 
@@ -122,8 +124,15 @@ def _make_source(cfg: SynthConfig):
     else:
         texts = [r.get("text", "") for r in read_jsonl_repair(Path(cfg.seed_texts))]
         sampler = samplers.WebSeedPromptSampler(texts)
-    src = sources.LLMSource(cfg.kind, sampler, client, seed=cfg.seed, temperature=cfg.temperature,
-                            max_tokens=cfg.max_tokens, batch_dir=cfg.out / "batch" if cfg.batch else None)
+    src = sources.LLMSource(
+        cfg.kind,
+        sampler,
+        client,
+        seed=cfg.seed,
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        batch_dir=cfg.out / "batch" if cfg.batch else None,
+    )
     return src, client
 
 
@@ -188,17 +197,27 @@ def run_synthesis(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
     limit = cfg.max_candidates if cfg.max_candidates is not None else 20 * cfg.n + 100
     source, client = _make_source(cfg)
     sandbox = Sandbox(timeout=cfg.sandbox_timeout, workers=cfg.sandbox_workers)
-    bar = tqdm(total=cfg.n, initial=min(kept, cfg.n), desc=f"synth {cfg.kind} ({cfg.backend})",
-               disable=not progress, unit="rec")
+    bar = tqdm(
+        total=cfg.n,
+        initial=min(kept, cfg.n),
+        desc=f"synth {cfg.kind} ({cfg.backend})",
+        disable=not progress,
+        unit="rec",
+    )
     try:
         while kept < cfg.n and next_index < limit:
             want = cfg.n - kept
-            indices = list(range(next_index, min(limit, next_index + max(cfg.chunk, min(4 * want, 4 * cfg.chunk)))))
+            indices = list(
+                range(next_index, min(limit, next_index + max(cfg.chunk, min(4 * want, 4 * cfg.chunk))))
+            )
             before = client.usage.to_dict() if client else None
             cands = source.candidates(indices)
             new_keep, new_drop = [], []
-            fresh = [(rec, why, i) for rec, why, i in cands if i not in seen_index
-                     and (rec is None or rec.id not in seen_ids)]
+            fresh = [
+                (rec, why, i)
+                for rec, why, i in cands
+                if i not in seen_index and (rec is None or rec.id not in seen_ids)
+            ]
             recs = [c for c in fresh if c[0] is not None]
             verdicts = _verify(cfg, [c[0] for c in recs], sandbox) if recs else []
             verdict_of = {c[2]: v for c, v in zip(recs, verdicts)}

@@ -55,13 +55,17 @@ def split_function(code: str) -> tuple[str, str] | None:
         return None
     lines = code.splitlines()
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and ast.get_docstring(node) and len(node.body) > 1:
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and ast.get_docstring(node)
+            and len(node.body) > 1
+        ):
             first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             doc_end = node.body[0].end_lineno
             preamble = [ln for ln in lines[: first - 1] if ln.strip()]
             head = "\n".join(preamble) + "\n\n" if preamble else ""
-            prompt = head + "\n".join(lines[first - 1:doc_end]) + "\n"
-            solution = "\n".join(lines[doc_end:node.end_lineno]).rstrip() + "\n"
+            prompt = head + "\n".join(lines[first - 1 : doc_end]) + "\n"
+            solution = "\n".join(lines[doc_end : node.end_lineno]).rstrip() + "\n"
             return prompt, solution
     return None
 
@@ -76,7 +80,9 @@ def check_syntax(ex: Exercise) -> tuple[bool, str]:
     return True, ""
 
 
-def verify_in_sandbox(exercises: Sequence[Exercise], sandbox, progress: bool = False) -> list[tuple[bool, str]]:
+def verify_in_sandbox(
+    exercises: Sequence[Exercise], sandbox, progress: bool = False
+) -> list[tuple[bool, str]]:
     """Run each exercise's solution against its tests in `phi_lab.sandbox.Sandbox`; (keep, reason)."""
     verdicts: list[tuple[bool, str] | None] = [None] * len(exercises)
     runnable = []
@@ -86,7 +92,9 @@ def verify_in_sandbox(exercises: Sequence[Exercise], sandbox, progress: bool = F
             runnable.append(i)
         else:
             verdicts[i] = (False, why)
-    results = sandbox.run_many([exercises[i].program() for i in runnable], progress=progress) if runnable else []
+    results = (
+        sandbox.run_many([exercises[i].program() for i in runnable], progress=progress) if runnable else []
+    )
     for i, res in zip(runnable, results):
         if res.passed:
             verdicts[i] = (True, "")
@@ -105,7 +113,7 @@ def shingles(text: str, n: int = 5) -> set[bytes]:
     toks = re.findall(r"\w+|[^\w\s]", text.lower())
     if len(toks) < n:
         return {" ".join(toks).encode()}
-    return {" ".join(toks[i:i + n]).encode() for i in range(len(toks) - n + 1)}
+    return {" ".join(toks[i : i + n]).encode() for i in range(len(toks) - n + 1)}
 
 
 @dataclass
@@ -143,7 +151,10 @@ class Deduplicator:
         mh = self._minhash(text)
         near = self._lsh.query(mh)
         if near:
-            return False, f"near duplicate (MinHash Jaccard >= {self.threshold}) of {sorted(near)[0].split('#')[0]}"
+            return (
+                False,
+                f"near duplicate (MinHash Jaccard >= {self.threshold}) of {sorted(near)[0].split('#')[0]}",
+            )
         self._insert(text, item_id, h, mh)
         return True, ""
 

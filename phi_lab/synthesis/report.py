@@ -13,13 +13,18 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+|[^\w\s]", text.lower())
 
 
-def diversity_report(texts: Sequence[str], topics: Iterable[str | None] = (), ngram_sizes=(1, 2, 3, 4),
-                     opening_words: int = 8, tokenizer=None) -> dict[str, Any]:
+def diversity_report(
+    texts: Sequence[str],
+    topics: Iterable[str | None] = (),
+    ngram_sizes=(1, 2, 3, 4),
+    opening_words: int = 8,
+    tokenizer=None,
+) -> dict[str, Any]:
     """Distinct-n ratios, repeated openings, topic coverage and token counts of `texts`."""
     report: dict[str, Any] = {"n_records": len(texts)}
     toks = [_words(t) for t in texts]
     for n in ngram_sizes:
-        grams = Counter(tuple(w[i:i + n]) for w in toks for i in range(len(w) - n + 1))
+        grams = Counter(tuple(w[i : i + n]) for w in toks for i in range(len(w) - n + 1))
         total = sum(grams.values())
         report[f"distinct_{n}grams"] = len(grams)
         report[f"distinct_{n}gram_ratio"] = round(len(grams) / total, 4) if total else 0.0
@@ -31,7 +36,10 @@ def diversity_report(texts: Sequence[str], topics: Iterable[str | None] = (), ng
         round(sum(v for v in openings.values() if v > 1) / len(texts), 4) if texts else 0.0
     )
     topic_counts = Counter(t for t in topics if t)
-    report["topic_coverage"] = {"distinct_topics": len(topic_counts), "counts": dict(topic_counts.most_common())}
+    report["topic_coverage"] = {
+        "distinct_topics": len(topic_counts),
+        "counts": dict(topic_counts.most_common()),
+    }
     if tokenizer is not None:
         lens = [len(x) for x in tokenizer.encode_batch(list(texts))] if texts else []
         unit = "tokens"

@@ -79,9 +79,13 @@ class TextbookPromptSampler:
 
     def sample(self, r: random.Random) -> PromptSample:
         topic = r.choice(sorted(self.data["topics"]))
-        slots = {"topic": topic, "subtopic": r.choice(self.data["topics"][topic]),
-                 "audience": r.choice(self.data["audiences"]), "style": r.choice(self.data["styles"]),
-                 "length": r.choice([300, 500, 800])}
+        slots = {
+            "topic": topic,
+            "subtopic": r.choice(self.data["topics"][topic]),
+            "audience": r.choice(self.data["audiences"]),
+            "style": r.choice(self.data["styles"]),
+            "length": r.choice([300, 500, 800]),
+        }
         return PromptSample(self.kind, self.template.messages(slots), slots, self.template.version)
 
 
@@ -101,8 +105,12 @@ class ExercisePromptSampler:
 
     def sample(self, r: random.Random) -> PromptSample:
         a, b = r.sample(self.data["concepts"], 2)
-        slots = {"function_name": constrained_function_name(r), "concept_a": a, "concept_b": b,
-                 "difficulty": r.choice(self.data["difficulties"])}
+        slots = {
+            "function_name": constrained_function_name(r),
+            "concept_a": a,
+            "concept_b": b,
+            "difficulty": r.choice(self.data["difficulties"]),
+        }
         return PromptSample(self.kind, self.template.messages(slots), slots, self.template.version)
 
 
@@ -115,7 +123,9 @@ def seed_topics(n: int = 20_000, seed: int = 0) -> list[str]:
     parts = load_data("seed_parts")
     total = len(parts["subjects"]) * len(parts["aspects"]) * len(parts["angles"])
     if n > total:
-        raise ValueError(f"asked for {n} seed topics but the lists compose only {total}; extend data/seed_parts.json")
+        raise ValueError(
+            f"asked for {n} seed topics but the lists compose only {total}; extend data/seed_parts.json"
+        )
     order = random.Random(seed).sample(range(total), n)
     na, ng = len(parts["aspects"]), len(parts["angles"])
     out = []
@@ -139,8 +149,14 @@ class CommonSensePromptSampler:
     def sample(self, r: random.Random) -> PromptSample:
         i = r.randrange(len(self.topics))
         subject, aspect, angle = self.topics[i].split(" | ")
-        slots = {"seed_topic_index": i, "subject": subject, "aspect": aspect, "angle": angle,
-                 "audience": r.choice(self.audiences), "length": r.choice([300, 500, 800])}
+        slots = {
+            "seed_topic_index": i,
+            "subject": subject,
+            "aspect": aspect,
+            "angle": angle,
+            "audience": r.choice(self.audiences),
+            "length": r.choice([300, 500, 800]),
+        }
         return PromptSample(self.kind, self.template.messages(slots), slots, self.template.version)
 
 
@@ -161,8 +177,13 @@ class WebSeedPromptSampler:
         i = r.randrange(len(self.texts))
         text = self.texts[i]
         start = r.randrange(max(1, len(text) - self.extract_chars))
-        extract = text[start:start + self.extract_chars].strip()
-        slots = {"seed_text_index": i, "extract_start": start, "extract": extract,
-                 "audience": r.choice(self.data["audiences"]), "style": r.choice(self.data["styles"]),
-                 "length": r.choice([300, 500, 800])}
+        extract = text[start : start + self.extract_chars].strip()
+        slots = {
+            "seed_text_index": i,
+            "extract_start": start,
+            "extract": extract,
+            "audience": r.choice(self.data["audiences"]),
+            "style": r.choice(self.data["styles"]),
+            "length": r.choice([300, 500, 800]),
+        }
         return PromptSample(self.kind, self.template.messages(slots), slots, self.template.version)

@@ -20,8 +20,13 @@ Candidate = tuple[Any, str, int]
 class OfflineExercises:
     """Procedural families, with every `mined_every`-th candidate taken from mined doctest functions."""
 
-    def __init__(self, seed: int = 0, mined_every: int = 10, mine_from: list[Path] | None = None,
-                 families: list[str] | None = None):
+    def __init__(
+        self,
+        seed: int = 0,
+        mined_every: int = 10,
+        mine_from: list[Path] | None = None,
+        families: list[str] | None = None,
+    ):
         self.seed, self.mined_every, self.mine_from, self.families = seed, mined_every, mine_from, families
         self._mined: list[Exercise] | None = None
 
@@ -32,8 +37,11 @@ class OfflineExercises:
             if self.mine_from is None:
                 sources = python_sources(seed=self.seed)
             else:
-                files = [f for root in self.mine_from
-                         for f in (sorted(Path(root).rglob("*.py")) if Path(root).is_dir() else [Path(root)])]
+                files = [
+                    f
+                    for root in self.mine_from
+                    for f in (sorted(Path(root).rglob("*.py")) if Path(root).is_dir() else [Path(root)])
+                ]
                 sources = ((str(f), f.read_text(encoding="utf-8", errors="replace")) for f in files)
             self._mined = list(mine_exercises(sources))
         return self._mined
@@ -73,8 +81,18 @@ class OfflineTextbooks:
 class LLMSource:
     """Prompts from a sampler, answers from `LLMClient` (cached), parsed into records."""
 
-    def __init__(self, kind: str, sampler, client, *, seed: int = 0, temperature: float = 1.0,
-                 max_tokens: int = 1500, batch_dir: Path | None = None, poll_s: float = 30.0):
+    def __init__(
+        self,
+        kind: str,
+        sampler,
+        client,
+        *,
+        seed: int = 0,
+        temperature: float = 1.0,
+        max_tokens: int = 1500,
+        batch_dir: Path | None = None,
+        poll_s: float = 30.0,
+    ):
         self.kind, self.sampler, self.client = kind, sampler, client
         self.seed, self.temperature, self.max_tokens = seed, temperature, max_tokens
         self.batch_dir, self.poll_s = batch_dir, poll_s
@@ -89,8 +107,9 @@ class LLMSource:
         for version, js in by_version.items():
             kw = dict(temperature=self.temperature, max_tokens=self.max_tokens, template_version=version)
             if self.batch_dir is not None:
-                res = self.client.chat_many_batch([msgs[j] for j in js], state_dir=self.batch_dir,
-                                                  poll_s=self.poll_s, **kw)
+                res = self.client.chat_many_batch(
+                    [msgs[j] for j in js], state_dir=self.batch_dir, poll_s=self.poll_s, **kw
+                )
             else:
                 res = self.client.chat_many([msgs[j] for j in js], progress=False, **kw)
             for j, r in zip(js, res):
@@ -98,11 +117,20 @@ class LLMSource:
         return [self._parse(i, s, r) for i, s, r in zip(indices, samples, replies)]
 
     def _meta(self, i: int, sample, reply) -> dict[str, Any]:
-        return {"backend": "openai", "source": f"llm_{sample.kind}", "kind": sample.kind, "index": i,
-                "seed": self.seed, "model": reply.model, "template_version": sample.template_version,
-                "slots": sample.slots, "prompt_tokens": reply.prompt_tokens,
-                "completion_tokens": reply.completion_tokens, "finish_reason": reply.finish_reason,
-                "cache_key": reply.key}
+        return {
+            "backend": "openai",
+            "source": f"llm_{sample.kind}",
+            "kind": sample.kind,
+            "index": i,
+            "seed": self.seed,
+            "model": reply.model,
+            "template_version": sample.template_version,
+            "slots": sample.slots,
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "finish_reason": reply.finish_reason,
+            "cache_key": reply.key,
+        }
 
     def _parse(self, i: int, sample, reply) -> Candidate:
         meta = self._meta(i, sample, reply)

@@ -32,30 +32,49 @@ def build_section(r: random.Random, seed: int, by_concept: dict[str, list[str]])
     concept = r.choice(sorted(c for c in by_concept if c in notes))
     audience = r.choice(topics["audiences"])
     style = r.choice(sorted(phr["openings"]))
-    fam_a, fam_b = (r.sample(by_concept[concept], 2) if len(by_concept[concept]) > 1
-                    else [by_concept[concept][0]] * 2)
+    fam_a, fam_b = (
+        r.sample(by_concept[concept], 2) if len(by_concept[concept]) > 1 else [by_concept[concept][0]] * 2
+    )
     ex = build_exercise(fam_a, FAMILIES[fam_a](r), seed, with_example=False)
     practice = build_exercise(fam_b, FAMILIES[fam_b](r), seed + 1, with_example=True)
     n_notes = r.randint(1, len(notes[concept]["notes"]))
     explanation = "\n\n".join(notes[concept]["notes"][:n_notes])
     checks = ex.tests.splitlines()[: r.randint(2, 4)]
     title = notes[concept]["title"]
-    text = "\n\n".join([
-        f"## {title}: {ex.meta['function'].replace('_', ' ')}",
-        phr["openings"][style].format(subject=title.lower()) + " " + phr["audience_notes"][audience],
-        explanation,
-        r.choice(phr["example_intros"]),
-        f"```python\n{ex.prompt}{ex.solution}```",
-        r.choice(phr["check_intros"]),
-        "```python\n" + "\n".join(checks) + "\n```",
-        r.choice(phr["practice_intros"]),
-        f"```python\n{practice.prompt}    ...\n```",
-    ]) + "\n"
-    meta = {"backend": "offline", "source": "offline_textbook", "kind": "textbook", "topic": concept,
-            "seed": seed,
-            "slots": {"concept": concept, "audience": audience, "style": style, "example_family": fam_a,
-                      "practice_family": fam_b, "n_notes": n_notes, "n_checks": len(checks),
-                      "example_slots": ex.meta["slots"], "practice_slots": practice.meta["slots"]}}
+    text = (
+        "\n\n".join(
+            [
+                f"## {title}: {ex.meta['function'].replace('_', ' ')}",
+                phr["openings"][style].format(subject=title.lower()) + " " + phr["audience_notes"][audience],
+                explanation,
+                r.choice(phr["example_intros"]),
+                f"```python\n{ex.prompt}{ex.solution}```",
+                r.choice(phr["check_intros"]),
+                "```python\n" + "\n".join(checks) + "\n```",
+                r.choice(phr["practice_intros"]),
+                f"```python\n{practice.prompt}    ...\n```",
+            ]
+        )
+        + "\n"
+    )
+    meta = {
+        "backend": "offline",
+        "source": "offline_textbook",
+        "kind": "textbook",
+        "topic": concept,
+        "seed": seed,
+        "slots": {
+            "concept": concept,
+            "audience": audience,
+            "style": style,
+            "example_family": fam_a,
+            "practice_family": fam_b,
+            "n_notes": n_notes,
+            "n_checks": len(checks),
+            "example_slots": ex.meta["slots"],
+            "practice_slots": practice.meta["slots"],
+        },
+    }
     program = f"{ex.prompt}{ex.solution}\n\n" + "\n".join(checks) + "\n"
     return Textbook(stable_id("tb", text), text, meta, checks=[program, practice.prompt + "    ...\n"])
 

@@ -59,8 +59,13 @@ def load_trainer_state(ckpt: str | Path) -> dict[str, Any]:
 
 
 class CheckpointManager:
-    def __init__(self, out_dir: str | Path, keep_last: int = 3, keep_steps: tuple[int, ...] = (),
-                 keep_best: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        keep_last: int = 3,
+        keep_steps: tuple[int, ...] = (),
+        keep_best: bool = False,
+    ) -> None:
         self.root = Path(out_dir) / "checkpoints"
         self.keep_last = keep_last
         self.keep_steps = set(keep_steps)
@@ -89,8 +94,9 @@ class CheckpointManager:
         tmp.mkdir()
         return tmp
 
-    def commit(self, tmp: Path, step: int, val_loss: float | None = None,
-               best_so_far: float | None = None) -> Path:
+    def commit(
+        self, tmp: Path, step: int, val_loss: float | None = None, best_so_far: float | None = None
+    ) -> Path:
         """Rename `tmp` into place as step-NNNNNNNN, copy it to `best` if it is, then rotate."""
         final = self.root / f"step-{step:08d}"
         _fsync_tree(tmp)

@@ -57,14 +57,25 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         self.keep_steps = tuple(int(s) for s in self.keep_steps)
-        for name in ("seq_len", "batch_size", "micro_batch_size", "max_steps", "save_every",
-                     "keep_last", "eval_every", "eval_batches", "log_every"):
+        for name in (
+            "seq_len",
+            "batch_size",
+            "micro_batch_size",
+            "max_steps",
+            "save_every",
+            "keep_last",
+            "eval_every",
+            "eval_batches",
+            "log_every",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.micro_batch_size > self.batch_size:
             raise ValueError(f"micro_batch_size {self.micro_batch_size} exceeds batch_size {self.batch_size}")
         if self.batch_size % self.micro_batch_size:
-            raise ValueError(f"batch_size {self.batch_size} is not a multiple of micro_batch_size {self.micro_batch_size}")
+            raise ValueError(
+                f"batch_size {self.batch_size} is not a multiple of micro_batch_size {self.micro_batch_size}"
+            )
         if not self.lr > 0 or not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr} min_lr={self.min_lr}")
         if self.schedule not in SCHEDULES:
@@ -132,36 +143,92 @@ _EXERCISES_HINT = (
 PRESETS: dict[str, dict[str, Any]] = {
     # §2.3: phi-1-base on CodeTextbook, 36,000 steps; the paper uses the 24,000-step checkpoint.
     "phi-1-base": dict(
-        model="phi-1", default_data={"kind": "offline", "tokenizer": "codegen", "max_bytes": None},
-        seq_len=2048, batch_size=1024, micro_batch_size=8, max_steps=36_000, lr=1e-3, schedule="warmup_linear",
-        warmup_steps=750, weight_decay=0.1, precision="fp16", save_every=1000, keep_last=3,
-        keep_steps=(24_000,), eval_every=1000,
+        model="phi-1",
+        default_data={"kind": "offline", "tokenizer": "codegen", "max_bytes": None},
+        seq_len=2048,
+        batch_size=1024,
+        micro_batch_size=8,
+        max_steps=36_000,
+        lr=1e-3,
+        schedule="warmup_linear",
+        warmup_steps=750,
+        weight_decay=0.1,
+        precision="fp16",
+        save_every=1000,
+        keep_last=3,
+        keep_steps=(24_000,),
+        eval_every=1000,
     ),
     # §2.3: phi-1 = phi-1-base finetuned on CodeExercises; a checkpoint every 1,000 steps, best kept.
     "phi-1": dict(
-        model="phi-1", default_data={"kind": "required", "hint": _EXERCISES_HINT},
-        seq_len=2048, batch_size=256, micro_batch_size=8, max_steps=6_000, lr=1e-4, schedule="warmup_linear",
-        warmup_steps=50, weight_decay=0.01, precision="fp16", save_every=1000, keep_last=6, keep_best=True,
+        model="phi-1",
+        default_data={"kind": "required", "hint": _EXERCISES_HINT},
+        seq_len=2048,
+        batch_size=256,
+        micro_batch_size=8,
+        max_steps=6_000,
+        lr=1e-4,
+        schedule="warmup_linear",
+        warmup_steps=50,
+        weight_decay=0.01,
+        precision="fp16",
+        save_every=1000,
+        keep_last=6,
+        keep_best=True,
         eval_every=1000,
     ),
     # phi-1.5 report: constant lr 2e-4 without warmup, Adam betas (0.9, 0.98), eps 1e-7, batch 2048.
     "phi-1.5": dict(
-        model="phi-1.5", default_data={"kind": "offline", "tokenizer": "codegen", "max_bytes": None},
-        seq_len=2048, batch_size=2048, micro_batch_size=8, max_steps=36_000, lr=2e-4, schedule="constant",
-        warmup_steps=0, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-7, precision="fp16", save_every=1000,
+        model="phi-1.5",
+        default_data={"kind": "offline", "tokenizer": "codegen", "max_bytes": None},
+        seq_len=2048,
+        batch_size=2048,
+        micro_batch_size=8,
+        max_steps=36_000,
+        lr=2e-4,
+        schedule="constant",
+        warmup_steps=0,
+        weight_decay=0.1,
+        betas=(0.9, 0.98),
+        eps=1e-7,
+        precision="fp16",
+        save_every=1000,
         eval_every=1000,
     ),
     # CPU presets: the paper's recipe shape (warmup then linear decay), sized for 2 cores.
     "micro": dict(
-        model="micro", default_data={"kind": "offline", "tokenizer": "cpu-4k", "max_bytes": 8_000_000},
-        seq_len=256, batch_size=8, micro_batch_size=8, max_steps=300, lr=1e-3, schedule="warmup_linear",
-        warmup_steps=30, weight_decay=0.1, save_every=100, keep_last=2, keep_best=True, eval_every=50,
-        eval_batches=4, log_every=10,
+        model="micro",
+        default_data={"kind": "offline", "tokenizer": "cpu-4k", "max_bytes": 8_000_000},
+        seq_len=256,
+        batch_size=8,
+        micro_batch_size=8,
+        max_steps=300,
+        lr=1e-3,
+        schedule="warmup_linear",
+        warmup_steps=30,
+        weight_decay=0.1,
+        save_every=100,
+        keep_last=2,
+        keep_best=True,
+        eval_every=50,
+        eval_batches=4,
+        log_every=10,
     ),
     "smoke": dict(
-        model="smoke", default_data={"kind": "offline", "tokenizer": "cpu-2k", "max_bytes": 2_000_000},
-        seq_len=64, batch_size=8, micro_batch_size=4, max_steps=30, lr=3e-3, schedule="warmup_linear",
-        warmup_steps=5, weight_decay=0.1, save_every=10, keep_last=2, eval_every=10, eval_batches=2,
+        model="smoke",
+        default_data={"kind": "offline", "tokenizer": "cpu-2k", "max_bytes": 2_000_000},
+        seq_len=64,
+        batch_size=8,
+        micro_batch_size=4,
+        max_steps=30,
+        lr=3e-3,
+        schedule="warmup_linear",
+        warmup_steps=5,
+        weight_decay=0.1,
+        save_every=10,
+        keep_last=2,
+        eval_every=10,
+        eval_batches=2,
         log_every=5,
     ),
 }

@@ -31,7 +31,10 @@ def is_packed(path: Path) -> bool:
 
 
 def resolve_data(
-    specs: list[str] | None, default: dict[str, Any], out_dir: Path, init: str | Path | None,
+    specs: list[str] | None,
+    default: dict[str, Any],
+    out_dir: Path,
+    init: str | Path | None,
     progress: bool = True,
 ) -> tuple[list[Path], list[float]]:
     """Packed directories and their weights; packs raw sources and builds the default if needed."""
@@ -41,7 +44,9 @@ def resolve_data(
             raise ValueError(f"this preset has no offline default data: {default['hint']}")
         if kind != "offline":
             raise ValueError(f"unknown default data kind {kind!r}")
-        path = default_packed_corpus(default["tokenizer"], max_bytes=default.get("max_bytes"), progress=progress)
+        path = default_packed_corpus(
+            default["tokenizer"], max_bytes=default.get("max_bytes"), progress=progress
+        )
         return [path], [1.0]
     dirs, weights = [], []
     for spec in specs:
@@ -53,8 +58,14 @@ def resolve_data(
             tok = run_tokenizer(init, default)
             target = out_dir / "data" / (path.stem or path.name)
             skips = SkipLog()
-            manifest = pack(read_source(path, skips=skips), tok, target, PackConfig(sources=[str(path)]),
-                            skips=skips, progress=progress)
+            manifest = pack(
+                read_source(path, skips=skips),
+                tok,
+                target,
+                PackConfig(sources=[str(path)]),
+                skips=skips,
+                progress=progress,
+            )
             if not manifest.get("tokens"):
                 raise ValueError(f"--data {raw}: no usable documents (skipped: {skips.counts()})")
             path = target

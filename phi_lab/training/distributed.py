@@ -56,8 +56,13 @@ def setup(engine: str, device: str | None = None) -> DistInfo:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = pick_device(device, local_rank)
     if engine == "deepspeed" and world == 1:
-        for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"),
-                           ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(free_port()))):
+        for key, value in (
+            ("RANK", "0"),
+            ("LOCAL_RANK", "0"),
+            ("WORLD_SIZE", "1"),
+            ("MASTER_ADDR", "127.0.0.1"),
+            ("MASTER_PORT", str(free_port())),
+        ):
             os.environ.setdefault(key, value)
     if (world > 1 or engine == "deepspeed") and not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"

@@ -17,15 +17,38 @@ from pathlib import Path
 WORKER = [sys.executable, "-u", "-m", "phi_lab.cli", "train"]
 
 
-def torchrun_command(worker_args: Sequence[str], nproc: int, nnodes: int = 1, node_rank: int = 0,
-                     master_addr: str = "127.0.0.1", master_port: int = 29500) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}",
-            f"--node-rank={node_rank}", f"--master-addr={master_addr}", f"--master-port={master_port}",
-            "-m", "phi_lab.cli", "train", *worker_args, "--launcher", "none"]
+def torchrun_command(
+    worker_args: Sequence[str],
+    nproc: int,
+    nnodes: int = 1,
+    node_rank: int = 0,
+    master_addr: str = "127.0.0.1",
+    master_port: int = 29500,
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={nproc}",
+        f"--nnodes={nnodes}",
+        f"--node-rank={node_rank}",
+        f"--master-addr={master_addr}",
+        f"--master-port={master_port}",
+        "-m",
+        "phi_lab.cli",
+        "train",
+        *worker_args,
+        "--launcher",
+        "none",
+    ]
 
 
-def deepspeed_command(worker_args: Sequence[str], nproc: int | None = None, hostfile: str | None = None,
-                      master_port: int = 29500) -> list[str]:
+def deepspeed_command(
+    worker_args: Sequence[str],
+    nproc: int | None = None,
+    hostfile: str | None = None,
+    master_port: int = 29500,
+) -> list[str]:
     """The `deepspeed` launcher; with a hostfile it starts workers on every listed node over ssh."""
     exe = shutil.which("deepspeed") or str(Path(sys.executable).parent / "deepspeed")
     cmd = [exe]
@@ -35,8 +58,19 @@ def deepspeed_command(worker_args: Sequence[str], nproc: int | None = None, host
         cmd += ["--hostfile", hostfile]
     if nproc:
         cmd += ["--num_gpus", str(nproc)]
-    cmd += ["--master_port", str(master_port), "--no_local_rank", "--module", "phi_lab.cli", "train",
-            *worker_args, "--launcher", "none", "--engine", "deepspeed"]
+    cmd += [
+        "--master_port",
+        str(master_port),
+        "--no_local_rank",
+        "--module",
+        "phi_lab.cli",
+        "train",
+        *worker_args,
+        "--launcher",
+        "none",
+        "--engine",
+        "deepspeed",
+    ]
     return cmd
 
 
@@ -53,9 +87,18 @@ def launcher_env() -> dict[str, str]:
     return env
 
 
-def launch(preset: str, out: str | Path, *args: str, data: Sequence[str] | str | None = None,
-           init: str | Path | None = None, resume: bool = False, launcher: str = "none",
-           nproc: int | None = None, progress: bool = False, cwd: str | Path | None = None) -> subprocess.Popen:
+def launch(
+    preset: str,
+    out: str | Path,
+    *args: str,
+    data: Sequence[str] | str | None = None,
+    init: str | Path | None = None,
+    resume: bool = False,
+    launcher: str = "none",
+    nproc: int | None = None,
+    progress: bool = False,
+    cwd: str | Path | None = None,
+) -> subprocess.Popen:
     """Start `phi-lab train` as a subprocess (stdout and stderr merged, line-buffered text).
 
     `args` are further CLI options, e.g. `"--max-steps", "100"`. The process gets its own session so
@@ -72,8 +115,16 @@ def launch(preset: str, out: str | Path, *args: str, data: Sequence[str] | str |
         argv += ["--nproc", str(nproc)]
     if not progress:
         argv.append("--no-progress")
-    return subprocess.Popen([*WORKER, *argv, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            bufsize=1, cwd=cwd, env=launcher_env(), start_new_session=True)
+    return subprocess.Popen(
+        [*WORKER, *argv, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        cwd=cwd,
+        env=launcher_env(),
+        start_new_session=True,
+    )
 
 
 def stream(proc: subprocess.Popen) -> Iterator[str]:
@@ -84,9 +135,16 @@ def stream(proc: subprocess.Popen) -> Iterator[str]:
     proc.wait()
 
 
-def run_training(preset: str, out: str | Path, *args: str, data: Sequence[str] | str | None = None,
-                 init: str | Path | None = None, launcher: str = "none", nproc: int | None = None,
-                 log: Callable[[str], None] | None = print) -> Path:
+def run_training(
+    preset: str,
+    out: str | Path,
+    *args: str,
+    data: Sequence[str] | str | None = None,
+    init: str | Path | None = None,
+    launcher: str = "none",
+    nproc: int | None = None,
+    log: Callable[[str], None] | None = print,
+) -> Path:
     """Launch `phi-lab train`, echo its log through `log`, and return the run's latest checkpoint.
 
     What a notebook needs: the run is its own process, a run directory that already holds checkpoints
@@ -96,8 +154,16 @@ def run_training(preset: str, out: str | Path, *args: str, data: Sequence[str] |
     from phi_lab.training.checkpoint import CheckpointManager
 
     name = Path(out).name
-    proc = launch(preset, out, *args, data=data, init=init, launcher=launcher, nproc=nproc,
-                  resume=CheckpointManager(out).latest() is not None)
+    proc = launch(
+        preset,
+        out,
+        *args,
+        data=data,
+        init=init,
+        launcher=launcher,
+        nproc=nproc,
+        resume=CheckpointManager(out).latest() is not None,
+    )
     for line in stream(proc):
         if log is not None:
             log(f"[{name}] {line}")

@@ -49,8 +49,13 @@ def device_name(device: Any) -> str | None:
 class MetricsLogger:
     """Writes on the main process only; every record is flushed at once so a crash loses nothing."""
 
-    def __init__(self, out_dir: str | Path, enabled: bool = True, tensorboard: bool = True,
-                 purge_step: int | None = None) -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        enabled: bool = True,
+        tensorboard: bool = True,
+        purge_step: int | None = None,
+    ) -> None:
         self.path = Path(out_dir) / "metrics.jsonl"
         self.enabled = enabled
         self._tb = None

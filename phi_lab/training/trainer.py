@@ -54,13 +54,19 @@ def build_model(cfg: TrainConfig, tokenizer, init: str | Path | None) -> Phi:
     if init is not None:
         model = load_pretrained(init)
         if tokenizer.vocab_size > model.config.vocab_size:
-            raise ValueError(f"--init {init}: embeds {model.config.vocab_size} tokens, the data's tokenizer has "
-                             f"{tokenizer.vocab_size}; pack the data with the checkpoint's tokenizer")
+            raise ValueError(
+                f"--init {init}: embeds {model.config.vocab_size} tokens, the data's tokenizer has "
+                f"{tokenizer.vocab_size}; pack the data with the checkpoint's tokenizer"
+            )
     else:
         base = PhiConfig.from_preset(cfg.model)
         vocab = base.vocab_size if base.vocab_size >= tokenizer.vocab_size else tokenizer.padded_vocab_size()
-        overrides = {"vocab_size": vocab, "eos_token_id": tokenizer.eos_id,
-                     "max_seq_len": max(base.max_seq_len, cfg.seq_len), **cfg.model_overrides}
+        overrides = {
+            "vocab_size": vocab,
+            "eos_token_id": tokenizer.eos_id,
+            "max_seq_len": max(base.max_seq_len, cfg.seq_len),
+            **cfg.model_overrides,
+        }
         model = Phi(PhiConfig.from_preset(cfg.model, **overrides))
     model.config.embd_pdrop = model.config.resid_pdrop = cfg.dropout
     for m in model.modules():
@@ -77,11 +83,21 @@ def deepspeed_config(cfg: TrainConfig, world_size: int) -> dict[str, Any]:
         "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
         "gradient_accumulation_steps": cfg.grad_accum_steps(world_size),
         "gradient_clipping": cfg.grad_clip,
-        "zero_optimization": {"stage": cfg.zero_stage, "overlap_comm": True, "contiguous_gradients": True,
-                              "reduce_bucket_size": 5e8, "allgather_bucket_size": 5e8},
-        "fp16": {"enabled": cfg.precision == "fp16", "loss_scale": 0,
-                 "initial_scale_power": int(math.log2(cfg.loss_scale_init)),
-                 "loss_scale_window": 1000, "hysteresis": 2, "min_loss_scale": 1},
+        "zero_optimization": {
+            "stage": cfg.zero_stage,
+            "overlap_comm": True,
+            "contiguous_gradients": True,
+            "reduce_bucket_size": 5e8,
+            "allgather_bucket_size": 5e8,
+        },
+        "fp16": {
+            "enabled": cfg.precision == "fp16",
+            "loss_scale": 0,
+            "initial_scale_power": int(math.log2(cfg.loss_scale_init)),
+            "loss_scale_window": 1000,
+            "hysteresis": 2,
+            "min_loss_scale": 1,
+        },
         "bf16": {"enabled": cfg.precision == "bf16"},
         "zero_allow_untested_optimizer": True,  # torch's AdamW as a client optimizer: no op compilation
         "steps_per_print": 10**9,
@@ -89,8 +105,9 @@ def deepspeed_config(cfg: TrainConfig, world_size: int) -> dict[str, Any]:
     }
 
 
-def optimizer_step(model: nn.Module, optimizer, scheduler, scaler: torch.amp.GradScaler,
-                   grad_clip: float) -> tuple[float, bool]:
+def optimizer_step(
+    model: nn.Module, optimizer, scheduler, scaler: torch.amp.GradScaler, grad_clip: float
+) -> tuple[float, bool]:
     """Unscale, clip, step (unless fp16 gradients overflowed), update the loss scale; (grad_norm, skipped)."""
     scaler.unscale_(optimizer)  # no-op without fp16; clipping must see the true gradients
     grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf))
@@ -124,9 +141,16 @@ def evaluate(model: Phi, val, cfg: TrainConfig, dist: D.DistInfo, amp) -> float:
     return float(total[0] / total[1])
 
 
-def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init: str | Path | None = None,
-          resume: bool = False, device: str | None = None, progress: bool = True,
-          argv: list[str] | None = None) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig,
+    out: str | Path,
+    data: list[str] | None = None,
+    init: str | Path | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    argv: list[str] | None = None,
+) -> dict[str, Any]:
     """Run (or resume) training into `out`; returns a summary. Rank 0 writes all files."""
     out = Path(out)
     dist = D.setup(cfg.engine, device)
@@ -147,8 +171,10 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
     if init is not None and (Path(init) / "tokenizer.json").exists():
         init_tok = PhiTokenizer.from_pretrained(init)
         if init_tok.fingerprint() != tokenizer.fingerprint():
-            raise ValueError(f"--data {dirs[0]} was packed with a different tokenizer than --init {init}; "
-                             "pass the raw source (.jsonl/.parquet) to pack it with the checkpoint's tokenizer")
+            raise ValueError(
+                f"--data {dirs[0]} was packed with a different tokenizer than --init {init}; "
+                "pass the raw source (.jsonl/.parquet) to pack it with the checkpoint's tokenizer"
+            )
     stream = train_stream(dirs, weights, cfg.seq_len, cfg.seed, dist.rank, dist.world_size)
     val = val_windows(dirs[0], cfg.seq_len, cfg.eval_batches * cfg.micro_batch_size)
 
@@ -156,13 +182,20 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
     latest = ckpts.latest() if resume else None
     model = build_model(cfg, tokenizer, init if latest is None else latest)
     model.to(dist.device)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
-                                  eps=cfg.eps, fused=dist.device.type == "cuda")
+    optimizer = torch.optim.AdamW(
+        param_groups(model, cfg.weight_decay),
+        lr=cfg.lr,
+        betas=cfg.betas,
+        eps=cfg.eps,
+        fused=dist.device.type == "cuda",
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, schedule_fn(cfg.schedule, cfg.warmup_steps, cfg.max_steps, cfg.min_lr / cfg.lr))
+        optimizer, schedule_fn(cfg.schedule, cfg.warmup_steps, cfg.max_steps, cfg.min_lr / cfg.lr)
+    )
     fp16 = cfg.precision == "fp16"
-    scaler = torch.amp.GradScaler(dist.device.type, init_scale=cfg.loss_scale_init,
-                                  enabled=fp16 and cfg.engine != "deepspeed")
+    scaler = torch.amp.GradScaler(
+        dist.device.type, init_scale=cfg.loss_scale_init, enabled=fp16 and cfg.engine != "deepspeed"
+    )
     amp_dtype = AMP_DTYPES[cfg.precision]
 
     def amp():
@@ -191,14 +224,19 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
         import deepspeed
 
         engine, optimizer, _, scheduler = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=scheduler,
-            config=deepspeed_config(cfg, dist.world_size), dist_init_required=False)
+            model=model,
+            optimizer=optimizer,
+            lr_scheduler=scheduler,
+            config=deepspeed_config(cfg, dist.world_size),
+            dist_init_required=False,
+        )
         if latest is not None:
             engine.load_checkpoint(str(latest / "deepspeed"), tag="state", load_module_strict=True)
         model = engine
     elif dist.world_size > 1:
         model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None
+        )
     if cfg.compile:
         model = torch.compile(model)
 
@@ -209,19 +247,32 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
     if latest is not None:
         logger.truncate_after(step)
     if dist.is_main:
-        run_info = {"config": cfg.to_dict(), "model": config_to_hf(raw.config), "data": [str(d) for d in dirs],
-                    "data_weights": weights, "init": str(init) if init else None, "world_size": dist.world_size,
-                    "device": str(dist.device), "device_name": device_name(dist.device) or platform.processor(),
-                    "parameters": raw.num_parameters(), "argv": argv, "python": sys.version.split()[0],
-                    "torch": torch.__version__, "resumed_from": str(latest) if latest else None}
+        run_info = {
+            "config": cfg.to_dict(),
+            "model": config_to_hf(raw.config),
+            "data": [str(d) for d in dirs],
+            "data_weights": weights,
+            "init": str(init) if init else None,
+            "world_size": dist.world_size,
+            "device": str(dist.device),
+            "device_name": device_name(dist.device) or platform.processor(),
+            "parameters": raw.num_parameters(),
+            "argv": argv,
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "resumed_from": str(latest) if latest else None,
+        }
         (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n")
 
     accum = cfg.grad_accum_steps(dist.world_size)
     flops_per_token = estimate_flops_per_token(raw.config, cfg.seq_len)
     peak = peak_flops(device_name(dist.device), cfg.precision)
-    say(f"{cfg.name}: {raw.num_parameters():,} parameters, global batch {cfg.batch_size} x {cfg.seq_len} tokens "
+    say(
+        f"{cfg.name}: {raw.num_parameters():,} parameters, global batch {cfg.batch_size} x {cfg.seq_len} tokens "
         f"= {accum} micro-steps x {cfg.micro_batch_size} x {dist.world_size} processes, {cfg.precision}, "
-        f"{cfg.engine if dist.world_size > 1 or engine else 'single process'} on {dist.device}", flush=True)
+        f"{cfg.engine if dist.world_size > 1 or engine else 'single process'} on {dist.device}",
+        flush=True,
+    )
 
     def save(step_: int, val_loss: float | None) -> None:
         nonlocal best_val
@@ -237,31 +288,53 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
             prev_best = best_val
             if val_loss is not None and (best_val is None or val_loss < best_val):
                 best_val = val_loss
-            st = {"step": step_, "tokens_seen": tokens_seen, "best_val_loss": best_val, "skipped_steps": skipped,
-                  "sampler": stream.state_dict(), "rng": rngs, "world_size": dist.world_size,
-                  "config": cfg.to_dict(), "engine": cfg.engine}
+            st = {
+                "step": step_,
+                "tokens_seen": tokens_seen,
+                "best_val_loss": best_val,
+                "skipped_steps": skipped,
+                "sampler": stream.state_dict(),
+                "rng": rngs,
+                "world_size": dist.world_size,
+                "config": cfg.to_dict(),
+                "engine": cfg.engine,
+            }
             if engine is None:
-                st.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                          scaler=scaler.state_dict())
+                st.update(
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    scaler=scaler.state_dict(),
+                )
             save_model(raw, tokenizer, tmp)
             torch.save(st, tmp / "trainer_state.pt")
             ckpts.commit(tmp, step_, val_loss, prev_best)
         else:
-            best_val = val_loss if val_loss is not None and (best_val is None or val_loss < best_val) else best_val
+            best_val = (
+                val_loss if val_loss is not None and (best_val is None or val_loss < best_val) else best_val
+            )
         D.barrier()
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not (progress and dist.is_main), desc=cfg.name,
-               unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.max_steps,
+        initial=step,
+        disable=not (progress and dist.is_main),
+        desc=cfg.name,
+        unit="step",
+        dynamic_ncols=True,
+    )
     torch.manual_seed(cfg.seed + 1 + dist.rank)  # dropout differs per rank
     if state is not None:
         rngs = state["rng"]
         if len(rngs) == dist.world_size:
             restore_rng(rngs[dist.rank])
         else:
-            say(f"warning: checkpoint has RNG states of {len(rngs)} ranks, this run has {dist.world_size}; "
-                "dropout noise will differ from an uninterrupted run", flush=True)
+            say(
+                f"warning: checkpoint has RNG states of {len(rngs)} ranks, this run has {dist.world_size}; "
+                "dropout noise will differ from an uninterrupted run",
+                flush=True,
+            )
     model.train()
     last: dict[str, Any] = {}
     while step < cfg.max_steps:
@@ -298,8 +371,17 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
         tokens_seen += cfg.tokens_per_step()
         dt = time.perf_counter() - t0
         tps = cfg.tokens_per_step() / dt
-        last = {"kind": "train", "step": step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm,
-                "tokens": tokens_seen, "tokens_per_s": tps, "step_time_s": dt, "skipped_steps": skipped}
+        last = {
+            "kind": "train",
+            "step": step,
+            "loss": loss_value,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "tokens": tokens_seen,
+            "tokens_per_s": tps,
+            "step_time_s": dt,
+            "skipped_steps": skipped,
+        }
         if peak:
             last["mfu"] = tps * flops_per_token / (peak * dist.world_size)
         if loss_scale is not None:
@@ -309,11 +391,16 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
         bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", refresh=False)
         if dist.is_main and (step % cfg.log_every == 0 or step == cfg.max_steps):
             extra = f" | mfu {last['mfu']:.1%}" if "mfu" in last else ""
-            print(f"step {step}/{cfg.max_steps} | loss {loss_value:.4f} | lr {lr:.3e} | grad_norm {grad_norm:.3f} "
-                  f"| {tps:,.0f} tok/s{extra}", flush=True)
+            print(
+                f"step {step}/{cfg.max_steps} | loss {loss_value:.4f} | lr {lr:.3e} | grad_norm {grad_norm:.3f} "
+                f"| {tps:,.0f} tok/s{extra}",
+                flush=True,
+            )
         saving = step % cfg.save_every == 0 or step == cfg.max_steps
         val_loss = None
-        if val is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps or (saving and cfg.keep_best)):
+        if val is not None and (
+            step % cfg.eval_every == 0 or step == cfg.max_steps or (saving and cfg.keep_best)
+        ):
             val_loss = evaluate(raw if engine is None else engine.module, val, cfg, dist, amp)
             logger.log({"kind": "val", "step": step, "val_loss": val_loss}, prefix="val")
             say(f"step {step} | val_loss {val_loss:.4f}", flush=True)
@@ -321,7 +408,13 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, init
             save(step, val_loss)
     bar.close()
     logger.close()
-    summary = {"step": step, "tokens_seen": tokens_seen, "best_val_loss": best_val, "skipped_steps": skipped,
-               "last": last, "checkpoint": str(ckpts.latest()) if dist.is_main else None}
+    summary = {
+        "step": step,
+        "tokens_seen": tokens_seen,
+        "best_val_loss": best_val,
+        "skipped_steps": skipped,
+        "last": last,
+        "checkpoint": str(ckpts.latest()) if dist.is_main else None,
+    }
     D.teardown()
     return summary

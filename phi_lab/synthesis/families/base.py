@@ -67,9 +67,36 @@ def rand_ints(r: random.Random, lo: int = -20, hi: int = 50, n: tuple[int, int] 
     return [r.randint(lo, hi) for _ in range(r.randint(*n))]
 
 
-WORDS = ("apple", "river", "stone", "light", "tree", "cloud", "python", "data", "green", "house",
-         "music", "paper", "ocean", "bird", "code", "level", "noon", "radar", "table", "sun", "moon",
-         "garden", "window", "bridge", "yellow", "a", "is", "of")
+WORDS = (
+    "apple",
+    "river",
+    "stone",
+    "light",
+    "tree",
+    "cloud",
+    "python",
+    "data",
+    "green",
+    "house",
+    "music",
+    "paper",
+    "ocean",
+    "bird",
+    "code",
+    "level",
+    "noon",
+    "radar",
+    "table",
+    "sun",
+    "moon",
+    "garden",
+    "window",
+    "bridge",
+    "yellow",
+    "a",
+    "is",
+    "of",
+)
 
 
 def rand_words(r: random.Random, lo: int = 0, hi: int = 7) -> list[str]:
