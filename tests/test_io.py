@@ -7,6 +7,7 @@ import json
 import pytest
 
 from phi_lab.io import (
+    append_jsonl,
     atomic_open,
     atomic_write,
     atomic_write_bytes,
@@ -88,3 +89,123 @@ def test_read_jsonl_skips_blank_lines_and_names_bad_line(tmp_path):
     path.write_text('{"a": 1}\n\n' + json.dumps([1, 2]) + "\n")
     with pytest.raises(ValueError, match=r"in\.jsonl:3: expected a JSON object, got list"):
         list(read_jsonl(path))
+
+
+# -- read_jsonl's torn-line policies and append_jsonl ---------------------------------------------
+
+ROWS = [{"i": 0, "s": "x" * 50}, {"i": 1, "s": "é"}, {"i": 2, "s": "\ud800"}]
+
+
+def _torn_file(tmp_path, tail: bytes):
+    path = tmp_path / "log.jsonl"
+    append_jsonl(path, ROWS[:2])
+    good = path.read_bytes()
+    path.write_bytes(good + tail)
+    return path, good
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        json.dumps(ROWS[2]).encode()[:-1],  # cut before the closing brace
+        b'{"i": 2, "s": "\xc3',  # cut inside a UTF-8 character
+        b"\x00" * 16,  # a block the filesystem extended but never wrote (power cut)
+        b"12",  # a prefix that parses, but rows are objects
+    ],
+)
+def test_torn_last_line_policies(tmp_path, tail):
+    path, good = _torn_file(tmp_path, tail)
+    with pytest.raises(ValueError, match=r"log\.jsonl:3: torn last line .*no newline"):
+        list(read_jsonl(path))  # "raise" is the default
+    assert [r for _, r in read_jsonl(path, on_torn="skip")] == ROWS[:2]
+    assert path.read_bytes() == good + tail  # skip never writes
+    assert list(read_jsonl(path, on_torn="truncate")) == [(1, ROWS[0]), (2, ROWS[1])]
+    assert path.read_bytes() == good  # cut at the last whole row: appends resume cleanly
+    append_jsonl(path, ROWS[2:])
+    assert [r for _, r in read_jsonl(path)] == ROWS
+
+
+def test_a_bad_middle_line_is_an_error_under_every_policy(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": \n{"a": 3}\n')
+    for policy in ("raise", "skip", "truncate"):
+        with pytest.raises(ValueError, match=r"log\.jsonl:2: invalid JSON"):
+            list(read_jsonl(path, on_torn=policy))
+    path.write_bytes(b'{"a": 1}\n\xff\xfe\n')
+    with pytest.raises(ValueError, match=r"log\.jsonl:2: not UTF-8"):
+        list(read_jsonl(path, on_torn="truncate"))
+    # a bad last line that does end with a newline is no crash artefact (appends write whole rows)
+    path.write_bytes(b'{"a": 1}\n{"a": \n')
+    with pytest.raises(ValueError, match=r"log\.jsonl:2: invalid JSON"):
+        list(read_jsonl(path, on_torn="skip"))
+    assert path.read_bytes() == b'{"a": 1}\n{"a": \n'
+    with pytest.raises(ValueError, match="on_torn must be one of"):
+        list(read_jsonl(path, on_torn="ignore"))
+
+
+def test_complete_last_row_without_newline_is_kept_and_truncate_terminates_it(tmp_path):
+    path = tmp_path / "hand.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": 2}')  # hand-written files often lack the final newline
+    assert [r for _, r in read_jsonl(path)] == [{"a": 1}, {"a": 2}]
+    assert [r for _, r in read_jsonl(path, on_torn="skip")] == [{"a": 1}, {"a": 2}]
+    assert path.read_bytes() == b'{"a": 1}\n{"a": 2}'
+    assert [r for _, r in read_jsonl(path, on_torn="truncate")] == [{"a": 1}, {"a": 2}]
+    assert path.read_bytes() == b'{"a": 1}\n{"a": 2}\n'  # the next append starts its own line
+    append_jsonl(path, [{"a": 3}])
+    assert [r for _, r in read_jsonl(path)] == [{"a": 1}, {"a": 2}, {"a": 3}]
+
+
+def test_append_jsonl_writes_whole_rows_or_nothing(tmp_path):
+    path = tmp_path / "new" / "rows.jsonl"  # parents are created
+    assert append_jsonl(path, []) == 0 and not path.exists()
+    assert append_jsonl(path, iter(ROWS[:2]), sort_keys=True) == 2
+    assert append_jsonl(path, ROWS[2:]) == 1  # ensure_ascii=True (default) writes a lone surrogate
+    before = path.read_bytes()
+    assert before.endswith(b"\n") and before.count(b"\n") == 3
+    with pytest.raises(UnicodeEncodeError):  # the third row cannot be UTF-8: not even rows 1-2 go in
+        append_jsonl(path, [{"ok": 1}, {"ok": 2}, {"bad": "\ud800"}], ensure_ascii=False)
+    with pytest.raises(TypeError, match="must be dicts"):
+        append_jsonl(path, [{"ok": 1}, [1, 2]])
+    with pytest.raises(TypeError):
+        append_jsonl(path, [{"ok": 1}, {"x": object()}])
+    assert path.read_bytes() == before
+    assert append_jsonl(path, [{"k": "ü"}], ensure_ascii=False, fsync=False) == 1
+    assert path.read_bytes() == before + '{"k": "ü"}\n'.encode()
+
+
+_WRITER = r"""
+import json, os, sys
+from phi_lab.io import append_jsonl
+path = sys.argv[1]
+append_jsonl(path, [{"i": i} for i in range(3)])
+line = (json.dumps({"i": 3, "pad": "y" * 4096}) + "\n").encode()
+fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+os.write(fd, line[:1000])  # the first part of a row reaches the file ...
+os.fsync(fd)
+print("half", flush=True)
+sys.stdin.read()  # ... and the writer is killed before the rest
+"""
+
+
+def test_a_writer_killed_mid_line_resumes_exactly(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "log.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "half\n"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not path.read_bytes().endswith(b"\n")
+    with pytest.raises(ValueError, match=r"log\.jsonl:4: torn last line \(1000 bytes"):
+        list(read_jsonl(path))
+    assert [r["i"] for _, r in read_jsonl(path, on_torn="skip")] == [0, 1, 2]
+    assert [r["i"] for _, r in read_jsonl(path, on_torn="truncate")] == [0, 1, 2]
+    append_jsonl(path, [{"i": 3}])
+    assert [(n, r["i"]) for n, r in read_jsonl(path)] == [(1, 0), (2, 1), (3, 2), (4, 3)]
