@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -e '.[test,notebooks,deepspeed]'
 	$(PY) -m ipykernel install --prefix $(VENV) --name phi-lab --display-name "phi-lab (.venv)" >/dev/null
+	$(PY) -c "from phi_lab.lab import install_lab_settings; install_lab_settings()"
 	@touch $@
 
 lint: setup
@@ -37,8 +38,9 @@ reproduce: setup
 smoke:
 	$(MAKE) reproduce PRESET=smoke
 
+# JupyterLab on notebooks/: a double-click opens a notebook as a notebook, with the phi-lab kernel.
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(PY) -m phi_lab.lab
 
 bench: setup
 	$(PY) bench/model_step.py

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,37 @@ def save_tiny_model(path, tokenizer, seed: int = 0):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
     return save_tiny_model(tmp_path_factory.mktemp("tiny_model"), tiny_tokenizer, seed=0)
+
+
+# Planted in the environment of the shared smoke reproduction: no output of it may contain these.
+FAKE_SECRET = "phi-lab-test-secret-3f9a1c7e5b"
+
+
+@dataclass
+class SmokeRun:
+    path: Path
+    first: subprocess.CompletedProcess
+    env: dict[str, str]
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "phi_lab.cli",
+            "reproduce",
+            "--preset",
+            "smoke",
+            "--out",
+            str(self.path),
+        ]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> SmokeRun:
+    """One `phi-lab reproduce --preset smoke` per test session (minutes), shared by the reproduction,
+    notebook and browser tests. Fake secrets sit in its environment; tests check none leaks."""
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    env = {**os.environ, "OPENAI_API_KEY": FAKE_SECRET, "PHI_LAB_TEST_TOKEN": FAKE_SECRET}
+    run = SmokeRun(out, subprocess.CompletedProcess([], 0), env)
+    run.first = subprocess.run(run.command(), env=env, capture_output=True, text=True, timeout=1200)
+    return run

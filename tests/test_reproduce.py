@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import jupytext
 import pytest
+from conftest import FAKE_SECRET
 
 from phi_lab import reproduce
 from phi_lab.paths import repo_root
 
 NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.py"))
-FAKE_SECRET = "phi-lab-test-secret-3f9a1c7e5b"
 
 
 def _parameters_cell(path: Path) -> str:
@@ -105,11 +103,8 @@ def test_a_stage_reruns_when_outside_data_appears_or_changes(tmp_path, monkeypat
 
 
 @pytest.mark.slow
-def test_smoke_reproduce_end_to_end_then_cached(tmp_path):
-    out = tmp_path / "run"
-    env = {**os.environ, "OPENAI_API_KEY": FAKE_SECRET, "PHI_LAB_TEST_TOKEN": FAKE_SECRET}
-    cmd = [sys.executable, "-m", "phi_lab.cli", "reproduce", "--preset", "smoke", "--out", str(out)]
-    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+def test_smoke_reproduce_end_to_end_then_cached(smoke_run):
+    out, env, cmd, first = smoke_run.path, smoke_run.env, smoke_run.command(), smoke_run.first
     assert first.returncode == 0, first.stderr[-3000:]
     for name in (
         "figure_2_1.png",
