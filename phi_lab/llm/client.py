@@ -1,21 +1,22 @@
-"""LLMClient: an OpenAI-compatible chat client for synthesis, annotation and grading.
+"""LLMClient: an OpenAI-compatible client for annotation (§2.1), synthesis (§2.2) and grading (§4).
 
-- Works against any OpenAI-compatible base URL (OpenAI, vLLM, llama.cpp server, Ollama).
-  The key is read from the environment (`LLMConfig.api_key_env`, default OPENAI_API_KEY) at
-  request time and is never stored in the config, the cache, logs or outputs.
-- Async concurrency bounded by `max_concurrency`, plus requests/min and tokens/min token buckets.
-- Bounded retries with exponential backoff on 429 (honouring Retry-After), 5xx, timeouts,
-  connection errors and malformed bodies; then `LLMError` with the last cause.
-- A content-addressed on-disk cache keyed on (model, messages, sampling params, template version).
-  Each reply is written atomically to its own file the moment it arrives, so a run killed at any
-  moment never pays twice for a reply it already received.
-- Token and cost accounting (`client.usage`) from a configurable price table.
-- The OpenAI Batch API for large jobs: `chat_many_batch` writes the JSONL, uploads, submits, polls,
-  collects into the same cache, and resumes from its state file after a crash.
+- Any OpenAI-compatible base URL (OpenAI, vLLM, llama.cpp, Ollama, `transformers serve`), through
+  `/v1/chat/completions` (`endpoint="chat"`) or `/v1/completions` (`endpoint="completions"`: how
+  servers expose base models, which have no chat format; the messages become one prompt).
+- The key is read from the environment (`LLMConfig.api_key_env`) when needed, never stored in the
+  config, the cache, logs or outputs. `check()` fails at once, before any work, without one.
+- The openai SDK retries HTTP 408/409/429/5xx, timeouts and connection errors (honouring
+  Retry-After); this client adds what the SDK does not do: a retry when a 2xx body is malformed,
+  and requests/tokens-per-minute buckets that live on the client, so limits hold across calls. A
+  refused request (any other 4xx) is not retried, and the server's own message reaches the user.
+- Every reply lands in the content-addressed `ReplyCache` the moment it arrives: never paid twice.
+- `client.usage` counts replies, cache hits, retries, tokens and cost; a model without a price has
+  an unknown cost (None, one warning), never $0.
+- The Batch API (`chat_many_batch`, in `phi_lab.llm.batch`) for paper-scale jobs at half price.
 
 Usage::
 
-    client = LLMClient(LLMConfig(model="gpt-4o-mini"))
+    client = LLMClient(LLMConfig(model="gpt-4o-mini")).check()
     res = client.chat([{"role": "user", "content": "hi"}], temperature=0.0, max_tokens=64)
     results = client.chat_many([msgs1, msgs2], temperature=1.0, max_tokens=512, template_version="v1")
 """
@@ -23,41 +24,46 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import hashlib
 import json
 import os
 import random
 import threading
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from phi_lab.io import atomic_write_text
+from phi_lab.llm.cache import Messages, ReplyCache, cache_key
+from phi_lab.llm.prices import BATCH_DISCOUNT, DEFAULT_PRICES, Price, check_price, lookup_price, parse_prices
+from phi_lab.llm.ratelimit import TokenBucket
+from phi_lab.llm.replies import (
+    ENDPOINTS,
+    LLMError,
+    MalformedResponse,
+    Reply,
+    estimate_tokens,
+    parse_reply,
+    render_prompt,
+    server_message,
+)
 
-Messages = list[dict[str, str]]
+__all__ = [
+    "BATCH_DISCOUNT",
+    "DEFAULT_PRICES",
+    "ChatResult",
+    "LLMClient",
+    "LLMConfig",
+    "LLMError",
+    "MalformedResponse",
+    "ReplyCache",
+    "TokenBucket",
+    "Usage",
+    "cache_key",
+]
 
-# USD per 1M tokens (input, output). Unknown models cost 0 and are reported as such.
-DEFAULT_PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-3.5-turbo": (0.50, 1.50),
-    "gpt-4-turbo": (10.00, 30.00),
-}
-BATCH_DISCOUNT = 0.5  # the Batch API bills half price
-
-
-class LLMError(RuntimeError):
-    """A request failed for good (non-retryable status, or retries exhausted)."""
-
-
-class MalformedResponse(Exception):
-    """The server answered 2xx with a body that is not a usable chat completion."""
+OPENAI_URL = "https://api.openai.com/v1"
 
 
 @dataclass
@@ -65,26 +71,41 @@ class LLMConfig:
     model: str
     base_url: str | None = None  # None: OPENAI_BASE_URL, else the SDK default (api.openai.com)
     api_key_env: str = "OPENAI_API_KEY"
+    endpoint: str = "chat"  # "chat" (/v1/chat/completions) or "completions" (/v1/completions)
     cache_dir: Path | str | None = None  # None: paths.cache_dir()/"llm"
     max_concurrency: int = 8
     requests_per_minute: float = 500.0
     tokens_per_minute: float = 200_000.0
+    rate_burst_s: float = 60.0  # a bucket holds this many seconds of its rate
+    # HTTP retries (by the SDK) and, separately, retries of malformed 2xx bodies (by the client).
     max_retries: int = 6
     timeout_s: float = 120.0
-    backoff_base_s: float = 1.0
+    backoff_base_s: float = 1.0  # malformed-body retries; the SDK backs off HTTP errors itself
     backoff_max_s: float = 60.0
-    prices: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # USD per 1M tokens (input, output), over DEFAULT_PRICES; also ["MODEL=IN,OUT", ...].
+    prices: dict[str, Price] | list[str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.model:
             raise ValueError("LLMConfig.model must be a non-empty model name")
-        for name in ("max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s"):
+        if self.endpoint not in ENDPOINTS:
+            raise ValueError(f"LLMConfig.endpoint must be one of {ENDPOINTS}, got {self.endpoint!r}")
+        for name in (
+            "max_concurrency",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "timeout_s",
+            "rate_burst_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"LLMConfig.{name} must be > 0, got {getattr(self, name)!r}")
         if self.max_retries < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise ValueError("LLMConfig.max_retries/backoff_* must be >= 0")
         if self.api_key_env.startswith("sk-"):
             raise ValueError("LLMConfig.api_key_env names an environment variable, not the key itself")
+        if isinstance(self.prices, list | tuple):
+            self.prices = parse_prices(self.prices)
+        self.prices = {m: check_price(m, p) for m, p in dict(self.prices).items()}
         if self.base_url is None:
             self.base_url = os.environ.get("OPENAI_BASE_URL") or None
         self.cache_dir = Path(self.cache_dir) if self.cache_dir is not None else None
@@ -96,12 +117,12 @@ class LLMConfig:
 
         return cache_dir() / "llm"
 
-    def price(self, model: str) -> tuple[float, float]:
-        if model in self.prices:
-            return self.prices[model]
-        # Dated snapshots ("gpt-4o-mini-2024-07-18") bill like their base name: longest prefix wins.
-        best = max((m for m in self.prices if model.startswith(m)), key=len, default=None)
-        return self.prices[best] if best else (0.0, 0.0)
+    def price(self, model: str) -> Price | None:
+        """(input, output) USD per 1M tokens, or None when neither `prices` nor the defaults know it."""
+        return lookup_price({**DEFAULT_PRICES, **self.prices}, model)  # type: ignore[dict-item]
+
+    def url(self) -> str:
+        return self.base_url or OPENAI_URL
 
 
 @dataclass
@@ -112,126 +133,42 @@ class ChatResult:
     cached: bool
     model: str
     finish_reason: str | None = None
-    key: str = ""  # the cache key: stable id of (model, messages, params, template version)
+    key: str = ""  # the cache key: stable id of (model, endpoint, messages, params, template version)
 
 
 @dataclass
 class Usage:
     requests: int = 0  # replies paid for (HTTP or batch), not counting cache hits
     cache_hits: int = 0
-    retries: int = 0
+    retries: int = 0  # every retry: the SDK's HTTP retries and the client's malformed-body retries
+    malformed: int = 0  # 2xx replies whose body was unusable (each retried)
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    priced_cost_usd: float = 0.0  # cost of the replies whose model has a price
+    unpriced_requests: int = 0  # replies from a model without a price: their cost is unknown
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Total cost in USD, or None ("unknown") when any reply came from a model with no price."""
+        return None if self.unpriced_requests else self.priced_cost_usd
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "cost_usd": self.cost_usd}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Usage:
+        """Inverse of `to_dict`; also reads older records whose only cost field was `cost_usd`."""
+        names = {f.name for f in fields(cls)}
+        u = cls(**{k: type(getattr(cls(), k))(v) for k, v in d.items() if k in names and v is not None})
+        if "priced_cost_usd" not in d and isinstance(d.get("cost_usd"), int | float):
+            u.priced_cost_usd = float(d["cost_usd"])
+        return u
 
-def cache_key(model: str, messages: Messages, params: dict[str, Any], template_version: str) -> str:
-    blob = json.dumps(
-        {"model": model, "messages": messages, "params": params, "template_version": template_version},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
-
-class ReplyCache:
-    """One JSON file per reply under `root/ab/abcdef....json`; a half-written entry never exists."""
-
-    def __init__(self, root: Path):
-        self.root = Path(root)
-
-    def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        p = self.path(key)
-        try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None  # unreadable entry (disk trouble): treat as a miss and overwrite
-
-    def put(self, key: str, entry: dict[str, Any]) -> None:
-        atomic_write_text(self.path(key), json.dumps(entry, ensure_ascii=False))
-
-
-class TokenBucket:
-    """`rate_per_min` units per minute, bursting up to one minute's worth."""
-
-    def __init__(self, rate_per_min: float):
-        self.capacity = float(rate_per_min)
-        self.rate = float(rate_per_min) / 60.0
-        self.level = self.capacity
-        self.stamp = time.monotonic()
-        self.lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    async def acquire(self, amount: float) -> None:
-        amount = min(float(amount), self.capacity)  # a single huge request must still be able to go
-        async with self.lock:
-            while True:
-                self._refill()
-                if self.level >= amount:
-                    self.level -= amount
-                    return
-                await asyncio.sleep((amount - self.level) / self.rate)
-
-    def refund(self, amount: float) -> None:
-        self.level = min(self.capacity, self.level + amount)
-
-
-def _estimate_tokens(messages: Messages, max_tokens: int | None) -> int:
-    chars = sum(len(m.get("content") or "") for m in messages)
-    return chars // 4 + 8 * len(messages) + (max_tokens or 256)
-
-
-def _retry_after_s(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms` / `Retry-After` (seconds or an HTTP date), if present."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if not ra:
-        return None
-    try:
-        return max(0.0, float(ra))
-    except ValueError:
-        try:
-            return max(0.0, email.utils.parsedate_to_datetime(ra).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
-def parse_completion(body: Any) -> tuple[str, int, int, str | None, str | None]:
-    """(text, prompt_tokens, completion_tokens, finish_reason, model) from a chat completion body."""
-    if not isinstance(body, dict):
-        raise MalformedResponse(f"body is {type(body).__name__}, not a JSON object")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise MalformedResponse("no choices in the reply")
-    msg = choices[0].get("message")
-    text = msg.get("content") if isinstance(msg, dict) else None
-    if not isinstance(text, str):
-        raise MalformedResponse("choices[0].message.content is missing or not a string")
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    # Servers that omit usage still get accounted: a rough 4-chars-per-token estimate.
-    pt = int(pt) if isinstance(pt, int) else -1
-    ct = int(ct) if isinstance(ct, int) else max(1, len(text) // 4)
-    return text, pt, ct, choices[0].get("finish_reason"), body.get("model")
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)})
 
 
 class LLMClient:
@@ -239,47 +176,114 @@ class LLMClient:
         self.config = config
         self.cache = ReplyCache(config.resolved_cache_dir())
         self.usage = Usage()
-        self._usage_lock = threading.Lock()
+        # On the client, not per call: limits hold across calls (see phi_lab.llm.ratelimit).
+        self.rpm = TokenBucket(config.requests_per_minute, config.rate_burst_s)
+        self.tpm = TokenBucket(config.tokens_per_minute, config.rate_burst_s)
+        self.batch_failures: dict[str, str] = {}  # cache key -> why its batch line failed for good
+        self._lock = threading.Lock()
+        self._warned_unpriced: set[str] = set()
 
-    # ---- plumbing -------------------------------------------------------------------------
-    def _api_key(self) -> str:
+    # ---- before any work --------------------------------------------------------------------
+    def require_api_key(self) -> str:
         key = os.environ.get(self.config.api_key_env)
         if not key:
             raise LLMError(
-                f"environment variable {self.config.api_key_env} is not set; export the API key there "
-                "(for a local server without auth any non-empty value works)"
+                f"environment variable {self.config.api_key_env} is not set: export the API key for "
+                f"{self.config.url()} there (a local server without auth accepts any non-empty value)"
             )
         return key
 
-    def _sdk(self):
-        from openai import AsyncOpenAI
+    def check(self) -> LLMClient:
+        """Fail now, not after hours of work: the key must be set; warn once if cost will be unknown."""
+        self.require_api_key()
+        self._warn_if_unpriced(self.config.model)
+        return self
 
-        # SDK retries off: we retry ourselves so Retry-After, accounting and errors are ours.
-        return AsyncOpenAI(
-            api_key=self._api_key(),
-            base_url=self.config.base_url,
-            max_retries=0,
-            timeout=self.config.timeout_s,
+    def _warn_if_unpriced(self, model: str) -> None:
+        if self.config.price(model) is not None or model in self._warned_unpriced:
+            return
+        self._warned_unpriced.add(model)
+        warnings.warn(
+            f"no price known for model {model!r}: its cost is reported as unknown; set one with "
+            f"LLMConfig(prices={{{model!r}: (usd_per_1M_in, usd_per_1M_out)}}) or --price {model}=IN,OUT",
+            UserWarning,
+            stacklevel=3,
         )
 
-    def _params(self, temperature: float, max_tokens: int | None, extra: dict[str, Any]) -> dict[str, Any]:
+    # ---- plumbing shared with phi_lab.llm.batch ----------------------------------------------
+    def sdk(self):
+        """An `openai.AsyncOpenAI` whose every HTTP attempt passes the requests bucket and is counted."""
+        import openai
+
+        http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [self._on_request]})
+        return openai.AsyncOpenAI(
+            api_key=self.require_api_key(),
+            base_url=self.config.base_url,
+            max_retries=self.config.max_retries,
+            timeout=self.config.timeout_s,
+            http_client=http,
+        )
+
+    async def _on_request(self, request) -> None:
+        if request.headers.get("x-stainless-retry-count", "0") != "0":
+            with self._lock:
+                self.usage.retries += 1
+        if request.url.path.endswith("/completions"):  # a retry counts against the server's RPM too
+            await self.rpm.acquire(1)
+
+    def params(self, temperature: float, max_tokens: int | None, extra: dict[str, Any]) -> dict[str, Any]:
         params = {"temperature": float(temperature), "max_tokens": max_tokens}
         params.update({k: v for k, v in extra.items() if v is not None})
         return params
 
-    def _account(self, model: str, pt: int, ct: int, discount: float = 1.0) -> None:
-        pin, pout = self.config.price(model)
-        with self._usage_lock:
-            self.usage.requests += 1
-            self.usage.prompt_tokens += max(pt, 0)
-            self.usage.completion_tokens += ct
-            self.usage.cost_usd += discount * (max(pt, 0) * pin + ct * pout) / 1e6
+    def key(self, messages: Messages, params: dict[str, Any], template_version: str) -> str:
+        # "endpoint" enters the key only when it is not chat, so chat keys of older caches stay valid.
+        if self.config.endpoint != "chat":
+            params = {**params, "endpoint": self.config.endpoint}
+        return cache_key(self.config.model, list(messages), params, template_version)
 
-    def _from_cache(self, key: str) -> ChatResult | None:
+    def request_body(self, messages: Messages, params: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of one request to the configured endpoint (also a Batch API line's body)."""
+        if self.config.endpoint == "chat":
+            return {"model": self.config.model, "messages": list(messages), **params}
+        return {"model": self.config.model, "prompt": render_prompt(messages), **params}
+
+    def store(self, key: str, reply: Reply, est_prompt_tokens: int = 0, **meta: Any) -> dict[str, Any]:
+        """Cache a reply the moment it arrives; returns the cache entry."""
+        entry = {
+            "model": reply.model or self.config.model,
+            "text": reply.text,
+            "prompt_tokens": reply.prompt_tokens if reply.prompt_tokens >= 0 else est_prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "finish_reason": reply.finish_reason,
+            "created": time.time(),
+            **meta,
+        }
+        self.cache.put(key, entry)
+        return entry
+
+    def record(self, model: str, prompt_tokens: int, completion_tokens: int, discount: float = 1.0) -> None:
+        """Account one paid reply in `usage`."""
+        price = self.config.price(model)
+        if price is None:
+            self._warn_if_unpriced(model)
+        with self._lock:
+            u = self.usage
+            u.requests += 1
+            u.prompt_tokens += max(prompt_tokens, 0)
+            u.completion_tokens += completion_tokens
+            if price is None:
+                u.unpriced_requests += 1
+            else:
+                u.priced_cost_usd += (
+                    discount * (max(prompt_tokens, 0) * price[0] + completion_tokens * price[1]) / 1e6
+                )
+
+    def from_cache(self, key: str) -> ChatResult | None:
         entry = self.cache.get(key)
         if entry is None:
             return None
-        with self._usage_lock:
+        with self._lock:
             self.usage.cache_hits += 1
         return ChatResult(
             text=entry["text"],
@@ -291,67 +295,79 @@ class LLMClient:
             key=key,
         )
 
-    # ---- one request with retries --------------------------------------------------------
-    async def _request(self, sdk, messages: Messages, params: dict[str, Any], key: str, limits) -> ChatResult:
+    def refusal(self, err) -> str:
+        """The user-facing message of an `openai.APIStatusError`, with the server's own words."""
+        status, url = err.status_code, self.config.url()
+        msg = server_message(err)
+        if status not in (408, 409, 429) and status < 500:
+            return f"{url} refused the request with HTTP {status}: {msg} (not retried)"
+        text = f"{url} answered HTTP {status}: {msg} (gave up after {self.config.max_retries} retries)"
+        if status >= 500 and self.config.endpoint == "chat" and self.config.base_url:
+            text += (
+                "; if this server hosts a base model without a chat template (transformers serve logs "
+                "'Cannot use chat template functions ...'), use endpoint='completions' "
+                "(--endpoint completions) or a checkpoint whose tokenizer has a chat template"
+            )
+        return text
+
+    # ---- one request --------------------------------------------------------------------------
+    async def _call(self, sdk, messages: Messages, params: dict[str, Any]) -> Reply:
+        if self.config.endpoint == "chat":
+            raw = await sdk.chat.completions.with_raw_response.create(
+                model=self.config.model, messages=messages, **params
+            )
+        else:
+            raw = await sdk.completions.with_raw_response.create(
+                model=self.config.model, prompt=render_prompt(messages), **params
+            )
+        try:
+            body = json.loads(raw.http_response.text)
+        except ValueError as e:
+            raise MalformedResponse(f"reply is not JSON: {e}") from None
+        return parse_reply(body, self.config.endpoint)
+
+    async def _request(self, sdk, messages: Messages, params: dict[str, Any], key: str, sem) -> ChatResult:
         import openai
 
-        sem, rpm, tpm = limits
         cfg = self.config
-        est = _estimate_tokens(messages, params.get("max_tokens"))
-        last: str = ""
+        est = estimate_tokens(messages, params.get("max_tokens"))
+        last = ""
         for attempt in range(cfg.max_retries + 1):
-            wait: float | None = None
             async with sem:
-                await rpm.acquire(1)
-                await tpm.acquire(est)
+                await self.tpm.acquire(est)
                 try:
-                    raw = await sdk.chat.completions.with_raw_response.create(
-                        model=cfg.model, messages=messages, **params
-                    )
-                    try:
-                        body = json.loads(raw.http_response.text)
-                    except ValueError as e:
-                        raise MalformedResponse(f"reply is not JSON: {e}") from None
-                    text, pt, ct, finish, model = parse_completion(body)
-                    if pt < 0:
-                        pt = est - (params.get("max_tokens") or 256)
-                    entry = {
-                        "model": model or cfg.model,
-                        "text": text,
-                        "prompt_tokens": pt,
-                        "completion_tokens": ct,
-                        "finish_reason": finish,
-                        "created": time.time(),
-                    }
-                    self.cache.put(key, entry)  # first thing after receipt: never pay twice
-                    tpm.refund(max(0, est - pt - ct))
-                    self._account(entry["model"], pt, ct)
-                    return ChatResult(text, pt, ct, False, entry["model"], finish, key)
-                except openai.RateLimitError as e:
-                    last = f"429 rate limited: {_short(e)}"
-                    wait = _retry_after_s(e.response.headers)
+                    reply = await self._call(sdk, messages, params)
                 except openai.APIStatusError as e:
-                    if e.status_code < 500 and e.status_code not in (408, 409):
-                        raise LLMError(
-                            f"{cfg.base_url or 'api.openai.com'} refused the request with HTTP "
-                            f"{e.status_code}: {_short(e)} (not retried)"
-                        ) from None
-                    last = f"HTTP {e.status_code}: {_short(e)}"
+                    raise LLMError(self.refusal(e)) from None
                 except openai.APITimeoutError:
-                    last = f"timed out after {cfg.timeout_s}s"
+                    raise LLMError(
+                        f"{cfg.url()} did not answer within {cfg.timeout_s}s "
+                        f"(gave up after {cfg.max_retries} retries)"
+                    ) from None
                 except openai.APIConnectionError as e:
-                    last = f"connection error: {_short(e)}"
+                    raise LLMError(
+                        f"cannot reach {cfg.url()}: {e} (gave up after {cfg.max_retries} retries)"
+                    ) from None
                 except (MalformedResponse, openai.APIResponseValidationError) as e:
-                    last = f"malformed reply: {_short(e)}"
+                    last = str(e).replace("\n", " ")[:300]
+                    self.tpm.refund(est)
+                else:
+                    # First thing after receipt: cache it, so no crash can make us pay twice.
+                    entry = self.store(key, reply, est - (params.get("max_tokens") or 256))
+                    pt, ct = entry["prompt_tokens"], entry["completion_tokens"]
+                    self.tpm.refund(max(0, est - pt - ct))
+                    self.record(entry["model"], pt, ct)
+                    return ChatResult(reply.text, pt, ct, False, entry["model"], reply.finish_reason, key)
             if attempt == cfg.max_retries:
                 break
-            with self._usage_lock:
+            with self._lock:
                 self.usage.retries += 1
-            if wait is None:
-                wait = min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt) * (0.5 + random.random() / 2)
-            await asyncio.sleep(min(wait, 600.0))  # honour Retry-After, but never hang for hours
-        raise LLMError(f"request failed after {cfg.max_retries + 1} attempts; last error: {last}")
+                self.usage.malformed += 1
+            wait = min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt) * (0.5 + random.random() / 2)
+            await asyncio.sleep(wait)
+        raise LLMError(f"{cfg.url()} sent {cfg.max_retries + 1} malformed replies in a row; last: {last}")
 
+    # ---- many requests ------------------------------------------------------------------------
     async def achat_many(
         self,
         list_of_messages: Sequence[Messages],
@@ -362,26 +378,21 @@ class LLMClient:
         progress: bool = True,
         **extra: Any,
     ) -> list[ChatResult]:
-        params = self._params(temperature, max_tokens, extra)
-        keys = [cache_key(self.config.model, list(m), params, template_version) for m in list_of_messages]
-        results: list[ChatResult | None] = [self._from_cache(k) for k in keys]
+        params = self.params(temperature, max_tokens, extra)
+        keys = [self.key(m, params, template_version) for m in list_of_messages]
+        results: list[ChatResult | None] = [self.from_cache(k) for k in keys]
         todo = [i for i, r in enumerate(results) if r is None]
         if not todo:
             return results  # type: ignore[return-value]
         from tqdm.auto import tqdm
 
-        cfg = self.config
-        limits = (
-            asyncio.Semaphore(cfg.max_concurrency),
-            TokenBucket(cfg.requests_per_minute),
-            TokenBucket(cfg.tokens_per_minute),
-        )
-        bar = tqdm(total=len(todo), desc=f"LLM {cfg.model}", disable=not progress, unit="req")
-        sdk = self._sdk()
+        sem = asyncio.Semaphore(self.config.max_concurrency)
+        bar = tqdm(total=len(todo), desc=f"LLM {self.config.model}", disable=not progress, unit="req")
+        sdk = self.sdk()
         try:
 
             async def one(i: int) -> None:
-                results[i] = await self._request(sdk, list(list_of_messages[i]), params, keys[i], limits)
+                results[i] = await self._request(sdk, list(list_of_messages[i]), params, keys[i], sem)
                 bar.update(1)
 
             tasks = [asyncio.create_task(one(i)) for i in todo]
@@ -402,7 +413,7 @@ class LLMClient:
 
     # ---- sync API (works inside a running event loop too, e.g. Jupyter) -----------------------
     def chat_many(self, list_of_messages: Sequence[Messages], **kw: Any) -> list[ChatResult]:
-        return _run_sync(self.achat_many(list_of_messages, **kw))
+        return run_sync(self.achat_many(list_of_messages, **kw))
 
     def chat(
         self,
@@ -422,7 +433,6 @@ class LLMClient:
             **extra,
         )[0]
 
-    # ---- Batch API -------------------------------------------------------------------------
     def chat_many_batch(
         self,
         list_of_messages: Sequence[Messages],
@@ -431,164 +441,57 @@ class LLMClient:
         temperature: float = 0.0,
         max_tokens: int | None = None,
         template_version: str = "",
-        poll_s: float = 30.0,
+        poll_s: float | None = None,
         max_wait_s: float | None = None,
+        batch=None,
+        on_failure: str = "raise",
+        progress: bool = False,
         **extra: Any,
-    ) -> list[ChatResult]:
-        """Like `chat_many` but through the Batch API (half price, up to 24 h).
+    ) -> list[ChatResult | None]:
+        """Like `chat_many` but through the Batch API (half price, up to 24 h); see `phi_lab.llm.batch`.
 
-        The state file in `state_dir` records the submitted batch; calling again after a crash
-        resumes polling that batch instead of submitting (and paying for) a second one.
+        `batch` is a `BatchConfig` (file limits, batches in flight, attempts per line). Requests that
+        still fail after their last attempt raise `LLMError` (`on_failure="raise"`) or come back as
+        None with the reason in `self.batch_failures[key]` (`on_failure="none"`).
         """
-        return _run_sync(
-            self._abatch(
-                list_of_messages,
-                Path(state_dir),
-                temperature=temperature,
-                max_tokens=max_tokens,
-                template_version=template_version,
-                poll_s=poll_s,
-                max_wait_s=max_wait_s,
-                extra=extra,
+        from dataclasses import replace
+
+        from phi_lab.llm.batch import BatchConfig, BatchRunner
+
+        if on_failure not in ("raise", "none"):
+            raise ValueError(f"on_failure must be 'raise' or 'none', got {on_failure!r}")
+        cfg = batch or BatchConfig()
+        if poll_s is not None or max_wait_s is not None:
+            cfg = replace(
+                cfg,
+                poll_s=cfg.poll_s if poll_s is None else poll_s,
+                max_wait_s=cfg.max_wait_s if max_wait_s is None else max_wait_s,
             )
-        )
-
-    async def _abatch(
-        self,
-        list_of_messages,
-        state_dir: Path,
-        *,
-        temperature,
-        max_tokens,
-        template_version,
-        poll_s,
-        max_wait_s,
-        extra,
-    ) -> list[ChatResult]:
-        params = self._params(temperature, max_tokens, extra)
-        keys = [cache_key(self.config.model, list(m), params, template_version) for m in list_of_messages]
-        state_path = state_dir / "batch_state.json"
-        jobs: list[dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else []
-
-        def save() -> None:
-            atomic_write_text(state_path, json.dumps(jobs, indent=1))
-
-        sdk = self._sdk()
-        try:
-            # 1. Resume every batch submitted earlier and not yet collected.
-            for job in jobs:
-                if not job.get("collected"):
-                    await self._batch_finish(sdk, job, save, poll_s, max_wait_s)
-            # 2. Submit one batch for whatever the cache still lacks.
-            todo: dict[str, Messages] = {}
-            for k, m in zip(keys, list_of_messages):
-                if k not in todo and self.cache.get(k) is None:
-                    todo[k] = list(m)
-            if todo:
-                job = {"n": len(todo), "input": str(state_dir / f"batch-{len(jobs)}-input.jsonl")}
-                lines = [
-                    json.dumps(
-                        {
-                            "custom_id": k,
-                            "method": "POST",
-                            "url": "/v1/chat/completions",
-                            "body": {"model": self.config.model, "messages": m, **params},
-                        },
-                        ensure_ascii=False,
-                    )
-                    for k, m in todo.items()
-                ]
-                atomic_write_text(Path(job["input"]), "\n".join(lines) + "\n")
-                with open(job["input"], "rb") as f:
-                    up = await sdk.files.create(file=(Path(job["input"]).name, f.read()), purpose="batch")
-                job["input_file_id"] = up.id
-                jobs.append(job)
-                save()  # before create: a crash in between is found again by input_file_id
-                await self._batch_finish(sdk, job, save, poll_s, max_wait_s)
-        finally:
-            await sdk.close()
-        results = [self._from_cache(k) for k in keys]
-        missing = sum(r is None for r in results)
-        if missing:
+        params = self.params(temperature, max_tokens, extra)
+        keys = [self.key(m, params, template_version) for m in list_of_messages]
+        bodies = {k: self.request_body(m, params) for k, m in zip(keys, list_of_messages)}
+        failures = run_sync(BatchRunner(self, cfg, Path(state_dir)).run(bodies, progress=progress))
+        self.batch_failures.update(failures)
+        results = [None if k in failures else self.from_cache(k) for k in keys]
+        missing = [k for k, r in zip(keys, results) if r is None]
+        if missing and on_failure == "raise":
+            reasons: dict[str, int] = {}
+            for k in missing:
+                why = failures.get(k, "no reply in the cache")
+                reasons[why] = reasons.get(why, 0) + 1
             raise LLMError(
-                f"{missing} of {len(keys)} batch requests failed (see {state_path}); "
-                "call again to resubmit just those"
+                f"{len(missing)} of {len(keys)} batch requests failed for good ({reasons}); state in "
+                f"{state_dir}; raise BatchConfig.max_attempts or call again to retry them"
             )
-        return results  # type: ignore[return-value]
-
-    async def _batch_finish(self, sdk, job: dict[str, Any], save, poll_s: float, max_wait_s) -> None:
-        if not job.get("batch_id"):
-            found = None
-            async for b in await sdk.batches.list(limit=100):
-                if b.input_file_id == job["input_file_id"]:
-                    found = b
-                    break
-            if found is None:
-                found = await sdk.batches.create(
-                    input_file_id=job["input_file_id"],
-                    endpoint="/v1/chat/completions",
-                    completion_window="24h",
-                )
-            job["batch_id"] = found.id
-            save()
-        t0 = time.monotonic()
-        while True:
-            b = await sdk.batches.retrieve(job["batch_id"])
-            job["status"] = b.status
-            if b.status in ("completed", "failed", "expired", "cancelled"):
-                break
-            if max_wait_s is not None and time.monotonic() - t0 > max_wait_s:
-                save()
-                raise LLMError(
-                    f"batch {job['batch_id']} still {b.status} after {max_wait_s}s; "
-                    "call again later to resume polling it"
-                )
-            await asyncio.sleep(poll_s)
-        failed = 0
-        if b.output_file_id:
-            content = await sdk.files.content(b.output_file_id)
-            for line in content.text.splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    resp = row.get("response") or {}
-                    if resp.get("status_code") != 200:
-                        raise MalformedResponse(f"status {resp.get('status_code')}")
-                    text, pt, ct, finish, model = parse_completion(resp.get("body"))
-                except (ValueError, MalformedResponse, AttributeError):
-                    failed += 1
-                    continue
-                model = model or self.config.model
-                self.cache.put(
-                    row["custom_id"],
-                    {
-                        "model": model,
-                        "text": text,
-                        "prompt_tokens": max(pt, 0),
-                        "completion_tokens": ct,
-                        "finish_reason": finish,
-                        "created": time.time(),
-                        "batch_id": job["batch_id"],
-                    },
-                )
-                self._account(model, pt, ct, discount=BATCH_DISCOUNT)
-        job["failed_lines"] = failed
-        job["collected"] = True
-        save()
+        return results
 
 
-def _short(e: BaseException, n: int = 300) -> str:
-    msg = str(e).replace("\n", " ")
-    return msg[:n]
-
-
-def _run_sync(coro):
+def run_sync(coro):
+    """Run a coroutine to completion, also from inside a running event loop (a notebook)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    # Already inside an event loop (a notebook): run in a helper thread with its own loop.
     box: dict[str, Any] = {}
 
     def target() -> None:
