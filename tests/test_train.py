@@ -322,3 +322,21 @@ def test_resume_with_a_longer_schedule_uses_the_new_lr(packed_code, tmp_path: Pa
     assert [r["step"] for r in recs] == list(range(1, 13)) and summary["step"] == 12
     for r in recs[8:]:
         assert r["lr"] == pytest.approx(cfg.lr * lr_multiplier(r["step"] - 1, "warmup_linear", 5, 12))
+
+
+def test_a_run_stopped_early_in_a_longer_schedule_is_that_schedules_prefix(
+    packed_code, tmp_path: Path
+) -> None:
+    """phi-1-base is step 24,000 of a 36,000-step schedule: stopping early keeps the long schedule's lr."""
+    from phi_lab.training.trainer import train
+
+    full = TrainConfig.from_preset("smoke", max_steps=12, save_every=12, eval_every=12, seq_len=32)
+    early = full.replace(max_steps=8, schedule_steps=12, save_every=8, eval_every=8)
+    train(full, tmp_path / "full", data=[str(packed_code)], progress=False)
+    train(early, tmp_path / "early", data=[str(packed_code)], progress=False)
+    a, b = read_metrics(tmp_path / "full")[:8], read_metrics(tmp_path / "early")
+    assert [r["step"] for r in b] == list(range(1, 9))
+    assert [r["lr"] for r in b] == [r["lr"] for r in a] and b[-1]["lr"] > 0
+    assert [r["loss"] for r in b] == [r["loss"] for r in a]
+    with pytest.raises(ValueError, match="shorter than max_steps"):
+        full.replace(schedule_steps=6)

@@ -29,7 +29,10 @@ class TrainConfig:
     seq_len: int = 2048
     batch_size: int = 1024  # global sequences per optimizer step
     micro_batch_size: int = 8  # sequences per process per forward/backward
-    max_steps: int = 36_000
+    max_steps: int = 36_000  # optimizer steps this run takes
+    # Length of the learning-rate schedule; 0 = max_steps. A run may stop before its schedule ends:
+    # phi-1-base is step 24,000 of a 36,000-step schedule, at that schedule's learning rate (§2.3).
+    schedule_steps: int = 0
     lr: float = 1e-3
     min_lr: float = 0.0  # where linear / cosine decay ends
     schedule: str = "warmup_linear"
@@ -80,8 +83,16 @@ class TrainConfig:
             raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr} min_lr={self.min_lr}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
-        if self.warmup_steps < 0 or (self.schedule != "constant" and self.warmup_steps > self.max_steps):
-            raise ValueError(f"warmup_steps {self.warmup_steps} must be in [0, max_steps={self.max_steps}]")
+        if self.schedule_steps and self.schedule_steps < self.max_steps:
+            raise ValueError(
+                f"schedule_steps {self.schedule_steps} is shorter than max_steps {self.max_steps}: a run cannot "
+                "go past the end of its learning-rate schedule (0 means the schedule ends at max_steps)"
+            )
+        if self.schedule_steps < 0:
+            raise ValueError(f"schedule_steps must be >= 0, got {self.schedule_steps}")
+        total = self.total_schedule_steps
+        if self.warmup_steps < 0 or (self.schedule != "constant" and self.warmup_steps > total):
+            raise ValueError(f"warmup_steps {self.warmup_steps} must be in [0, schedule length {total}]")
         if self.weight_decay < 0 or self.grad_clip < 0 or self.eps <= 0:
             raise ValueError("weight_decay and grad_clip must be >= 0 and eps > 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -96,6 +107,11 @@ class TrainConfig:
             raise ValueError(f"unknown engine {self.engine!r}; choose from {', '.join(ENGINES)}")
         if self.zero_stage not in (0, 1, 2, 3):
             raise ValueError(f"zero_stage must be 0..3, got {self.zero_stage}")
+
+    @property
+    def total_schedule_steps(self) -> int:
+        """Where the learning-rate schedule ends (its decay reaches min_lr there)."""
+        return self.schedule_steps or self.max_steps
 
     def grad_accum_steps(self, world_size: int = 1) -> int:
         per_step = self.micro_batch_size * world_size

@@ -190,7 +190,7 @@ def train(
         fused=dist.device.type == "cuda",
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, schedule_fn(cfg.schedule, cfg.warmup_steps, cfg.max_steps, cfg.min_lr / cfg.lr)
+        optimizer, schedule_fn(cfg.schedule, cfg.warmup_steps, cfg.total_schedule_steps, cfg.min_lr / cfg.lr)
     )
     fp16 = cfg.precision == "fp16"
     scaler = torch.amp.GradScaler(
