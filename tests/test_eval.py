@@ -235,6 +235,56 @@ def test_model_sampling_cli_is_resumable(tiny_model_dir, tmp_path):
     assert (out / "samples.jsonl").read_bytes() == first
 
 
+def test_sampling_takes_the_one_completion_path_with_global_seeds(tiny_model_dir, he, tmp_path):
+    """Sample i of the run samples with seed `seed + i` whatever its chunk: the same completions as one
+    `generation.complete` call, with HumanEval's stop list."""
+    from phi_lab.benchmarks.humaneval import HUMANEVAL_STOPS
+    from phi_lab.evaluation.sampling import generate_samples
+    from phi_lab.model.generation import complete
+    from phi_lab.model.loading import load_model
+
+    subset = {t: he[t] for t in ["HumanEval/0", "HumanEval/5", "HumanEval/9"]}
+    kw = dict(max_new_tokens=16, temperature=0.8, top_p=0.95)
+    rows = generate_samples(
+        tiny_model_dir, subset, tmp_path / "s.jsonl", n=2, batch_size=3, seed=9, chunk=4, progress=False, **kw
+    )
+    model, tok = load_model(tiny_model_dir)
+    prompts = [subset[t].prompt for t in subset for _ in range(2)]
+    want = complete(model, tok, prompts, [9 + i for i in range(6)], stop_strings=HUMANEVAL_STOPS, **kw)
+    assert [r["completion"] for r in rows] == [c.text for c in want]
+    assert [r["sample_index"] for r in rows] == list(range(6))
+
+
+BENCHMARK_ARGV = {
+    "humaneval": ["eval", "humaneval"],
+    "mbpp-3shot": ["eval", "mbpp", "--prompt-style", "3shot"],
+    "mbpp-docstring": ["eval", "mbpp", "--prompt-style", "docstring"],
+}
+
+
+@pytest.mark.parametrize("bench", list(BENCHMARK_ARGV))
+def test_each_benchmark_samples_with_its_own_stop_list(bench, tiny_model_dir, tmp_path, monkeypatch):
+    from phi_lab.benchmarks.humaneval import HUMANEVAL_STOPS
+    from phi_lab.benchmarks.mbpp import MBPP_STOPS
+    from phi_lab.model import generation
+
+    if bench.startswith("mbpp") and not HAS_MBPP:
+        pytest.skip("../shared/data/mbpp/mbpp.jsonl not present")
+    want = HUMANEVAL_STOPS if bench == "humaneval" else MBPP_STOPS[bench.split("-")[1]]
+    seen, real = [], generation.complete
+
+    def spy(*args, **kwargs):
+        seen.append(tuple(kwargs["stop_strings"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generation, "complete", spy)
+    argv = [*BENCHMARK_ARGV[bench], "--model", str(tiny_model_dir), "--limit", "2", "--max-new-tokens", "8"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--timeout", "1"]) == 0
+    assert seen == [want]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and not any(s in r["completion"] for r in rows for s in want)
+
+
 def test_solution_likelihood_batched_equals_unbatched(tiny_model_dir, he):
     import torch
 

@@ -1,10 +1,12 @@
-"""KV-cached batched decoding against recomputing the whole sequence."""
+"""KV-cached batched decoding against recomputing the whole sequence; `complete`, the one completion path
+of evaluation and probes, against decoding each prompt alone."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from phi_lab.model.generation import generate, generate_text, truncate_at_stop
+from phi_lab.model.generation import Completion, complete, generate, generate_text, truncate_at_stop
 from phi_lab.model.loading import load_model
 from phi_lab.model.phi import Phi, PhiConfig
 
@@ -77,3 +79,72 @@ def test_generate_text_stop_strings(tiny_model_dir):
 def test_truncate_at_stop():
     assert truncate_at_stop("return x\ndef g", ["\ndef", "\nclass"]) == "return x"
     assert truncate_at_stop("abc", ["zz"]) == "abc"
+
+
+TEXT_PROMPTS = [
+    "def add(a, b):\n    ",
+    "import os\n",
+    "x = 1\n",
+    "class A:\n    def f(self):\n        return 1\n\n" * 20,  # longer than the smoke window
+    "# comment\n",
+]
+
+
+def _alone(model, tok, prompt, seed, max_new_tokens, temperature, top_p, stop_strings):
+    """The reference: one prompt decoded alone, cut from the left to fit the window, cut at a stop."""
+    ids = tok.encode(prompt)[-(model.config.max_seq_len - max_new_tokens) :]
+    toks = generate(
+        model,
+        [ids],
+        max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        eos_id=tok.eos_id,
+        stop_strings=stop_strings,
+        tokenizer=tok,
+        seed=[seed],
+    )[0]
+    return truncate_at_stop(tok.decode(toks), stop_strings), len(toks)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_complete_equals_each_prompt_decoded_alone(tiny_model_dir, temperature):
+    model, tok = load_model(tiny_model_dir)
+    free = complete(model, tok, TEXT_PROMPTS[:1], [0], max_new_tokens=30)[0].text
+    stops = ("\n#", free[4:7])  # one string the first completion is known to contain
+    seeds = [11, 5, 97, 3, 42]
+    kw = dict(max_new_tokens=30, temperature=temperature, top_p=0.95, stop_strings=stops)
+    seen: list[tuple[list[int], list[Completion]]] = []
+    got = complete(
+        model, tok, TEXT_PROMPTS, seeds, batch_size=2, on_batch=lambda b, c: seen.append((b, c)), **kw
+    )
+    for prompt, seed, c in zip(TEXT_PROMPTS, seeds, got):
+        assert (c.text, c.n_tokens) == _alone(model, tok, prompt, seed, **kw)
+        assert not any(s in c.text for s in stops) and c.seconds > 0
+    assert stops[1] not in got[0].text and len(got[0].text) < len(free)  # the stop did cut
+    assert [c.prompt_truncated for c in got] == [False, False, False, True, False]
+    # batches went by length, each reported once with its own completions
+    assert sorted(i for b, _ in seen for i in b) == list(range(len(TEXT_PROMPTS)))
+    assert all(got[i] == c for b, cs in seen for i, c in zip(b, cs))
+    assert [len(b) for b, _ in seen] == [2, 2, 1]
+    # a prompt's completion depends on its seed only, not on its batch or neighbours
+    alone = complete(model, tok, TEXT_PROMPTS[3:4], seeds[3:4], batch_size=1, **kw)
+    assert alone[0] == Completion(got[3].text, got[3].n_tokens, True, alone[0].seconds)
+    if temperature:
+        other = complete(model, tok, TEXT_PROMPTS, [s + 1 for s in seeds], **kw)
+        assert [c.text for c in other] != [c.text for c in got]
+    # generate_text is complete with seeds seed + i
+    assert generate_text(model, tok, TEXT_PROMPTS, seed=7, **kw) == [
+        c.text for c in complete(model, tok, TEXT_PROMPTS, [7 + i for i in range(5)], **kw)
+    ]
+
+
+def test_complete_rejects_bad_arguments(tiny_model_dir):
+    model, tok = load_model(tiny_model_dir)
+    with pytest.raises(ValueError, match="one seed per prompt"):
+        complete(model, tok, ["a", "b"], [0])
+    with pytest.raises(ValueError, match="leaves no room"):
+        complete(model, tok, ["a"], [0], max_new_tokens=model.config.max_seq_len)
+    with pytest.raises(ValueError, match="batch_size"):
+        complete(model, tok, ["a"], [0], batch_size=0)
+    assert complete(model, tok, [], [], max_new_tokens=8) == []

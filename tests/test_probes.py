@@ -8,10 +8,11 @@ from html.parser import HTMLParser
 
 import pytest
 
+from phi_lab.model import generation
+from phi_lab.model.generation import Completion
 from phi_lab.probes import checks
 from phi_lab.probes.compare import (
     Comparison,
-    Completion,
     CompletionCache,
     DecodingConfig,
     ProbeResult,
@@ -20,8 +21,9 @@ from phi_lab.probes.compare import (
     default_sandbox,
     evaluate,
     load_models,
+    probe_seed,
 )
-from phi_lab.probes.probeset import Probe, load_probes, select_probes
+from phi_lab.probes.probeset import PROBE_STOPS, Probe, load_probes, select_probes
 from phi_lab.probes.report import render_html, write_html
 
 PROBES = load_probes()
@@ -191,6 +193,43 @@ def test_compare_two_checkpoints_same_seeds_scores_and_diff(models, sandbox, tmp
         == [cmp.result("finetuned", p.id).completion for p in probes]
     )
     assert len((tmp_path / "c.jsonl").read_text().splitlines()) == n_lines == 3
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_probe_completions_take_the_one_completion_path(models, tmp_path, temperature):
+    """compare.complete is generation.complete with per-probe seeds and the probe set's stop list."""
+    probes = [BY_ID[i] for i in QUICK[:5]]
+    dec = DecodingConfig(max_new_tokens=30, temperature=temperature, top_p=0.95, seed=4, batch_size=2)
+    assert DecodingConfig().stop_strings == dec.stop_strings == PROBE_STOPS
+    entry = models[0]
+    want = generation.complete(
+        entry.model,
+        entry.tokenizer,
+        [p.prompt for p in probes],
+        [probe_seed(4, p.id) for p in probes],
+        max_new_tokens=30,
+        temperature=temperature,
+        top_p=0.95,
+        stop_strings=PROBE_STOPS,
+    )
+    got = complete(entry, probes, dec, cache=CompletionCache(tmp_path / "c.jsonl"))
+    assert [(c.text, c.n_tokens, c.prompt_truncated) for c in got] == [
+        (c.text, c.n_tokens, c.prompt_truncated) for c in want
+    ]
+    # a crash mid-append tears the cache's last line: it is cut, the rest is reused, appends resume
+    path = tmp_path / "c.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3]) + lines[3][:20])
+    again = complete(entry, probes, dec, cache=CompletionCache(path))
+    assert [c.text for c in again] == [c.text for c in got]
+    after = path.read_bytes().splitlines(keepends=True)
+    assert after[:3] == lines[:3] and len(after) == 5  # the two lost rows regenerated, nothing else
+    key = lambda line: json.loads(line)["key"]  # noqa: E731
+    assert sorted(map(key, after)) == sorted(map(key, lines))
+    # damage before the end is not a crash artefact: an error that says what to do
+    path.write_bytes(b"".join(lines[:1]) + b"{oops\n" + b"".join(lines[1:]))
+    with pytest.raises(ValueError, match=r"c\.jsonl:2: invalid JSON.*delete .*c\.jsonl"):
+        CompletionCache(path)
 
 
 # -- static HTML ----------------------------------------------------------------------------------

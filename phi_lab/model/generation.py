@@ -3,14 +3,20 @@
 Prompts of different lengths are left-padded so every row's next token sits in the last column.
 Decoding writes into a pre-allocated KV cache; rows that finish are dropped from the batch (and the
 cache), so a batch costs what its longest *unfinished* row costs. Sampling draws each row's
-randomness from its own generator (seeded `seed + row index` by `generate_text`), so a completion
-does not depend on which other prompts shared its batch.
+randomness from its own generator (each prompt's seed is given to `complete`), so a completion does
+not depend on which other prompts shared its batch.
+
+`complete` is the one completion path of evaluation (`evaluation.sampling`) and probes
+(`probes.compare`): encode, cut from the left to fit the window, batch by length, seed per prompt,
+decode, cut at the caller's stop strings (each benchmark's own list, the probe set's list).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -61,7 +67,7 @@ def generate(
     use_cache: bool = True,
 ) -> list[list[int]]:
     """New tokens for each prompt. A row ends at `eos_id` (not included), when its decoded text
-    contains a stop string (the tokens that completed it are included; `generate_text` cuts the
+    contains a stop string (the tokens that completed it are included; `complete` cuts the
     text), or after `max_new_tokens`. `use_cache=False` recomputes the whole sequence each step
     (the reference the cache is tested against)."""
     if not prompts or any(len(p) == 0 for p in prompts):
@@ -139,6 +145,88 @@ def truncate_at_stop(text: str, stop_strings: Sequence[str]) -> str:
     return text[:cut]
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One prompt's completion. `n_tokens`: tokens generated, up to the one that completed a stop string
+    (EOS not counted); `prompt_truncated`: the prompt was cut from the left to fit the window;
+    `seconds`: its batch's wall time divided by the batch's rows."""
+
+    text: str
+    n_tokens: int
+    prompt_truncated: bool
+    seconds: float
+
+
+def complete(
+    model: Phi,
+    tokenizer: PhiTokenizer,
+    prompts: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    stop_strings: Sequence[str] = (),
+    batch_size: int = 16,
+    progress: bool = False,
+    desc: str = "generate",
+    on_batch: Callable[[list[int], list[Completion]], None] | None = None,
+) -> list[Completion]:
+    """The completion path of evaluation and probes: one Completion per prompt, in input order.
+
+    Prompts longer than `max_seq_len - max_new_tokens` tokens are cut from the left (with a warning).
+    Prompts are batched by length (less padding); prompt i samples with `seeds[i]` whatever its batch,
+    so a caller decides what a completion's randomness depends on. Each text is cut before its first
+    stop string. `on_batch(indices, completions)` runs after every batch (a caller's cache appends
+    there, so an interrupted run keeps what it finished)."""
+    from tqdm.auto import tqdm
+
+    if len(seeds) != len(prompts):
+        raise ValueError(f"need one seed per prompt, got {len(seeds)} seeds for {len(prompts)} prompts")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    budget = model.config.max_seq_len - max_new_tokens
+    if budget <= 0:
+        raise ValueError(
+            f"max_new_tokens={max_new_tokens} leaves no room in a {model.config.max_seq_len}-token window"
+        )
+    if not prompts:
+        return []
+    encoded = tokenizer.encode_batch(list(prompts))
+    cut = [len(e) > budget for e in encoded]
+    if any(cut):
+        log.warning("%s: %d prompt(s) longer than %d tokens were cut from the left", desc, sum(cut), budget)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    results: list[Completion | None] = [None] * len(encoded)
+    bar = tqdm(total=len(order), desc=desc, unit="prompt", disable=not progress)
+    for b in range(0, len(order), batch_size):
+        batch = order[b : b + batch_size]
+        start = time.perf_counter()
+        toks = generate(
+            model,
+            [encoded[i][-budget:] for i in batch],
+            max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            eos_id=tokenizer.eos_id,
+            stop_strings=stop_strings,
+            tokenizer=tokenizer,
+            seed=[seeds[i] for i in batch],
+        )
+        seconds = (time.perf_counter() - start) / len(batch)
+        done = [
+            Completion(truncate_at_stop(tokenizer.decode(t), stop_strings), len(t), cut[i], seconds)
+            for i, t in zip(batch, toks)
+        ]
+        for i, c in zip(batch, done):
+            results[i] = c
+        if on_batch is not None:
+            on_batch(batch, done)
+        bar.update(len(batch))
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
 def generate_text(
     model: Phi,
     tokenizer: PhiTokenizer,
@@ -151,38 +239,18 @@ def generate_text(
     seed: int | None = None,
     progress: bool = False,
 ) -> list[str]:
-    """Completions for text prompts, each cut before the first stop string, in input order.
-
-    Prompts are batched by length (less padding); row i samples with seed `seed + i` whatever its batch.
-    Prompts longer than the context window are cut from the left (with a warning).
-    """
-    from tqdm.auto import tqdm
-
-    encoded = tokenizer.encode_batch(list(prompts))
-    budget = model.config.max_seq_len - max_new_tokens
-    if budget <= 0:
-        raise ValueError(
-            f"max_new_tokens={max_new_tokens} leaves no room in a {model.config.max_seq_len}-token window"
-        )
-    if any(len(e) > budget for e in encoded):
-        log.warning("some prompts exceed %d tokens and were cut from the left", budget)
-        encoded = [e[-budget:] for e in encoded]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    results: list[str] = [""] * len(encoded)
+    """Texts of `complete` with prompt i seeded `seed + i`."""
     base = seed or 0
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for batch in tqdm(batches, desc="generate", unit="batch", disable=not progress):
-        toks = generate(
-            model,
-            [encoded[i] for i in batch],
-            max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            eos_id=tokenizer.eos_id,
-            stop_strings=stop_strings,
-            tokenizer=tokenizer,
-            seed=[base + i for i in batch],
-        )
-        for i, t in zip(batch, toks):
-            results[i] = truncate_at_stop(tokenizer.decode(t), stop_strings)
-    return results
+    comps = complete(
+        model,
+        tokenizer,
+        prompts,
+        [base + i for i in range(len(prompts))],
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stop_strings=stop_strings,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    return [c.text for c in comps]

@@ -11,9 +11,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import logging
-import os
-import time
 import weakref
 import zlib
 from collections.abc import Sequence
@@ -21,16 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from phi_lab import io
 from phi_lab.probes import checks
-from phi_lab.probes.probeset import Probe
+from phi_lab.probes.probeset import PROBE_STOPS, Probe
 
 if TYPE_CHECKING:
+    from phi_lab.model.generation import Completion
     from phi_lab.sandbox import Sandbox, SandboxResult
-
-log = logging.getLogger(__name__)
-
-# A new top-level statement ends the function body (the Codex/HumanEval convention).
-DEFAULT_STOPS: tuple[str, ...] = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\n@")
 
 
 @dataclass(frozen=True)
@@ -39,7 +33,7 @@ class DecodingConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
-    stop_strings: tuple[str, ...] = DEFAULT_STOPS
+    stop_strings: tuple[str, ...] = PROBE_STOPS
     batch_size: int = 8
 
     def __post_init__(self) -> None:
@@ -123,15 +117,16 @@ class CompletionCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._rows: dict[str, dict] = {}
-        if self.path.is_file():
-            with self.path.open(encoding="utf-8") as f:
-                for lineno, line in enumerate(f, 1):
-                    try:
-                        row = json.loads(line)
-                        self._rows[row["key"]] = row
-                    except (ValueError, KeyError, TypeError):
-                        # a line cut short by a crash: everything before it is still good
-                        log.warning("%s:%d: unreadable cache line skipped", self.path, lineno)
+        if not self.path.is_file():
+            return
+        try:
+            # a torn last line is a crash mid-append: cut it, the next add() appends after the last row
+            for lineno, row in io.read_jsonl(self.path, on_torn="truncate"):
+                if not isinstance(row.get("key"), str):
+                    raise ValueError(f"{self.path}:{lineno}: a cache row without a key")
+                self._rows[row["key"]] = row
+        except ValueError as e:
+            raise ValueError(f"{e}; delete {self.path} to regenerate its completions") from None
 
     @staticmethod
     def key(entry: ModelEntry, probe: Probe, decoding: DecodingConfig) -> str:
@@ -144,21 +139,8 @@ class CompletionCache:
         return self._rows.get(key)
 
     def add(self, rows: list[dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=True) + "\n")
-                self._rows[row["key"]] = row
-            f.flush()
-            os.fsync(f.fileno())
-
-
-@dataclass
-class Completion:
-    text: str
-    n_tokens: int
-    prompt_truncated: bool
-    seconds: float
+        io.append_jsonl(self.path, rows)
+        self._rows.update((row["key"], row) for row in rows)
 
 
 def complete(
@@ -168,71 +150,58 @@ def complete(
     cache: CompletionCache | None = None,
     progress: bool = False,
 ) -> list[Completion]:
-    """One completion per probe from one model, in probe order."""
-    from tqdm.auto import tqdm
+    """One completion per probe from one model, in probe order (`phi_lab.model.generation.complete`,
+    the path evaluation uses too); each finished batch is appended to `cache`."""
+    from phi_lab.model import generation
 
-    from phi_lab.model.generation import generate, truncate_at_stop
-
-    tok, model = entry.tokenizer, entry.model
-    budget = model.config.max_seq_len - decoding.max_new_tokens
-    if budget <= 0:
-        raise ValueError(
-            f"max_new_tokens={decoding.max_new_tokens} leaves no room in {entry.name}'s "
-            f"{model.config.max_seq_len}-token window"
-        )
     results: list[Completion | None] = [None] * len(probes)
     keys = [CompletionCache.key(entry, p, decoding) if cache else "" for p in probes]
     todo = []
     for i, key in enumerate(keys):
         row = cache.get(key) if cache else None
         if row is not None:
-            results[i] = Completion(
+            results[i] = generation.Completion(
                 row["completion"], row["n_tokens"], row["prompt_truncated"], row["seconds"]
             )
         else:
             todo.append(i)
-    encoded = {i: tok.encode(probes[i].prompt) for i in todo}
-    todo.sort(key=lambda i: len(encoded[i]))  # similar lengths together: less padding
-    batches = [todo[j : j + decoding.batch_size] for j in range(0, len(todo), decoding.batch_size)]
-    bar = tqdm(total=len(todo), desc=f"generate {entry.name}", unit="probe", disable=not progress)
-    for batch in batches:
-        cut = [len(encoded[i]) > budget for i in batch]
-        if any(cut):
-            log.warning(
-                "%s: %d prompt(s) longer than %d tokens were cut from the left", entry.name, sum(cut), budget
-            )
-        start = time.perf_counter()
-        toks = generate(
-            model,
-            [encoded[i][-budget:] for i in batch],
-            decoding.max_new_tokens,
-            temperature=decoding.temperature,
-            top_p=decoding.top_p,
-            eos_id=tok.eos_id,
-            stop_strings=decoding.stop_strings,
-            tokenizer=tok,
-            seed=[probe_seed(decoding.seed, probes[i].id) for i in batch],
-        )
-        seconds = (time.perf_counter() - start) / len(batch)
+
+    def save(batch: list[int], comps: list[Completion]) -> None:
         rows = []
-        for i, t, c in zip(batch, toks, cut):
-            text = truncate_at_stop(tok.decode(t), decoding.stop_strings)
-            results[i] = Completion(text, len(t), c, seconds)
+        for j, c in zip(batch, comps):
+            i = todo[j]
+            results[i] = c
             rows.append(
                 {
                     "key": keys[i],
                     "model": entry.name,
                     "probe": probes[i].id,
-                    "completion": text,
-                    "n_tokens": len(t),
-                    "prompt_truncated": c,
-                    "seconds": seconds,
+                    "completion": c.text,
+                    "n_tokens": c.n_tokens,
+                    "prompt_truncated": c.prompt_truncated,
+                    "seconds": c.seconds,
                 }
             )
         if cache is not None:
             cache.add(rows)
-        bar.update(len(batch))
-    bar.close()
+
+    try:
+        generation.complete(
+            entry.model,
+            entry.tokenizer,
+            [probes[i].prompt for i in todo],
+            [probe_seed(decoding.seed, probes[i].id) for i in todo],
+            max_new_tokens=decoding.max_new_tokens,
+            temperature=decoding.temperature,
+            top_p=decoding.top_p,
+            stop_strings=decoding.stop_strings,
+            batch_size=decoding.batch_size,
+            progress=progress,
+            desc=f"generate {entry.name}",
+            on_batch=save,
+        )
+    except ValueError as e:  # which model's window was too small
+        raise ValueError(f"{entry.name}: {e}") from None
     return results  # type: ignore[return-value]
 
 

@@ -27,6 +27,14 @@ from pathlib import Path
 from phi_lab.io import read_jsonl
 
 CATEGORIES = ("understanding", "library", "custom")
+
+# Where a probe's completion (a function body) ends: a new top-level definition, decorator, main guard,
+# print or comment. It differs from HumanEval's list (`benchmarks.humaneval.HUMANEVAL_STOPS`: "\ndef",
+# "\nif", ...), which is Codex's published list kept verbatim so pass@k compares with published numbers:
+# probes are read side by side by people (§3), so this one matches whole keywords ("\ndef " does not stop
+# at `default = ...`, "\nif __name__" not at any top-level `if`). Changing it changes every probe
+# completion (it is part of the decoding fingerprint that keys the completion cache).
+PROBE_STOPS: tuple[str, ...] = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\n@")
 _FIELDS = {"id", "category", "title", "prompt", "apis", "requires", "run", "test", "reference"}
 
 
