@@ -11,7 +11,7 @@ from phi_lab.io import atomic_write_text
 from phi_lab.synthesis.report import diversity_report, import_statistics
 
 
-def _reason_class(reason: str) -> str:
+def reason_class(reason: str) -> str:
     """Group drop reasons: strip ids, keys and line numbers so the card counts kinds, not instances."""
     reason = re.sub(r"\b(ex|tb)-[0-9a-f]{16}\b", "<id>", reason)
     reason = re.sub(r"cache key [0-9a-f]+", "cache key <key>", reason)
@@ -25,6 +25,7 @@ def write_card(
     usage: dict[str, float],
     next_index: int,
     limit: int,
+    stop_reason: str | None = None,
 ) -> dict[str, Any]:
     texts = [r["text"] for r in kept]
     topics = [(r.get("meta") or {}).get("concept") or (r.get("meta") or {}).get("topic") for r in kept]
@@ -40,13 +41,18 @@ def write_card(
         "n_dropped": len(dropped),
         "candidates_used": next_index,
         "complete": len(kept) >= cfg.n,
-        "dropped_by_reason": dict(Counter(_reason_class(d.get("reason", "")) for d in dropped).most_common()),
+        "dropped_by_reason": dict(Counter(reason_class(d.get("reason", "")) for d in dropped).most_common()),
         "sources": dict(Counter((r.get("meta") or {}).get("source") for r in kept).most_common()),
         "usage": usage,
-        "cost_usd": round(float(usage.get("cost_usd", 0.0)), 6),
+        # None when a model had no price: the cost is unknown, not $0 (phi_lab.llm.prices).
+        "cost_usd": None
+        if usage.get("cost_usd", 0.0) is None
+        else round(float(usage.get("cost_usd", 0.0)), 6),
         "diversity": diversity_report(texts, topics),
     }
-    if not card["complete"]:
+    if not card["complete"] and stop_reason:
+        card["incomplete_reason"] = stop_reason
+    elif not card["complete"]:
         card["incomplete_reason"] = (
             f"stopped after {next_index} candidates (limit {limit}) with "
             f"{len(kept)}/{cfg.n} kept: the generator is not diverse enough for n"
@@ -62,6 +68,9 @@ def write_card(
 
 def render_markdown(card: dict[str, Any]) -> str:
     d = card["diversity"]
+    cost = "unknown (a model had no price; set one with --price MODEL=IN,OUT)"
+    if card["cost_usd"] is not None:
+        cost = f"${card['cost_usd']:.4f}"
     lines = [
         f"# {card['name']}",
         "",
@@ -69,7 +78,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         + (f" (model `{card['model']}`)" if card["model"] else " (procedural and mined; no LLM output)"),
         f"- records: {card['n_kept']} kept of {card['n_requested']} requested; {card['n_dropped']} dropped;"
         f" {card['candidates_used']} candidates used",
-        f"- cost: ${card['cost_usd']:.4f} ({int(card['usage'].get('requests', 0))} paid requests, "
+        f"- cost: {cost} ({int(card['usage'].get('requests', 0))} paid requests, "
         f"{int(card['usage'].get('cache_hits', 0))} cache hits)",
         f"- sources: {card['sources']}",
     ]

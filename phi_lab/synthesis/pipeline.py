@@ -11,20 +11,28 @@ Layout of a run directory (`--out DIR`):
 Rerunning the same command resumes: kept and dropped ids are skipped, the dedup index is rebuilt
 from the kept records, a torn last line (SIGKILL mid-write) is cut off, and LLM replies come from
 the content-addressed cache, so nothing is paid twice.
+
+With an LLM, the run checks the API key before anything else, and stops early (before spending
+more) when its first answers are nearly all dropped: by default once 50 answers are in and 90% of
+them were dropped, printing the drop reasons counted. With `batch=True` replies come through the
+Batch API in full files (`phi_lab.llm.batch`): a pilot of `early_stop_answers` requests first, then
+rounds sized from the observed keep rate, at most `max_in_flight` full files each.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
+import math
+import sys
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phi_lab.io import atomic_write_text
+from phi_lab.io import append_jsonl, atomic_write_text, read_jsonl
 from phi_lab.synthesis.quality import Deduplicator, verify_in_sandbox
-from phi_lab.synthesis.records import Exercise, Textbook, dumps
+from phi_lab.synthesis.records import Exercise, Textbook
 
 KINDS = ("exercises", "textbooks")
 BACKENDS = ("offline", "openai")
@@ -53,7 +61,11 @@ class SynthConfig:
     temperature: float = 1.0
     max_tokens: int = 1500
     batch: bool = False
-    llm: dict[str, Any] = field(default_factory=dict)  # extra LLMConfig fields (concurrency, limits, prices)
+    batch_options: dict[str, Any] = field(default_factory=dict)  # BatchConfig fields (limits, in flight)
+    llm: dict[str, Any] = field(default_factory=dict)  # extra LLMConfig fields (endpoint, limits, prices)
+    # Stop an LLM run once this many answers are in if at least this share was dropped (0: never).
+    early_stop_answers: int = 50
+    early_stop_drop_fraction: float = 0.9
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -71,37 +83,20 @@ class SynthConfig:
             raise ValueError("textbook kind 'webseed' needs --seed-texts (a JSONL file with a text field)")
         if any(k in ("api_key", "key") for k in self.llm):
             raise ValueError("API keys come from the environment (OPENAI_API_KEY), never from config")
+        if self.early_stop_answers < 0 or not 0.0 < self.early_stop_drop_fraction <= 1.0:
+            raise ValueError("early_stop_answers must be >= 0 and early_stop_drop_fraction in (0, 1]")
 
 
 def read_jsonl_repair(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a torn last line (no trailing newline) is cut off the file."""
+    """Rows of a JSONL file this run appends to; a torn last line (a kill mid-append) is cut off the
+    file so the next append starts cleanly. Any other bad line is an error naming the file and line."""
     if not path.exists():
         return []
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with open(path, "r+b") as f:
-            f.truncate(cut)
-        data = data[:cut]
-    rows = []
-    for lineno, line in enumerate(data.decode("utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(
-                    f"{path}:{lineno}: not valid JSON ({e.msg}); fix or delete the line"
-                ) from None
-    return rows
+    return [row for _, row in read_jsonl(path, on_torn="truncate")]
 
 
 def _append(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    with open(path, "a", encoding="utf-8") as f:
-        f.write("".join(dumps(r) + "\n" for r in rows))
-        f.flush()
-        os.fsync(f.fileno())
+    append_jsonl(path, rows, ensure_ascii=False)  # records.dumps' serialization, one write + fsync
 
 
 def _make_source(cfg: SynthConfig):
@@ -111,10 +106,11 @@ def _make_source(cfg: SynthConfig):
         if cfg.kind == "exercises":
             return sources.OfflineExercises(cfg.seed, cfg.mined_every, cfg.mine_from), None
         return sources.OfflineTextbooks(cfg.seed), None
+    from phi_lab.llm.batch import BatchConfig
     from phi_lab.llm.client import LLMClient, LLMConfig
     from phi_lab.synthesis import samplers
 
-    client = LLMClient(LLMConfig(model=cfg.model, **cfg.llm))
+    client = LLMClient(LLMConfig(model=cfg.model, **cfg.llm)).check()  # no key: fail before any work
     if cfg.kind == "exercises":
         sampler = samplers.ExercisePromptSampler()
     elif cfg.textbook_kind == "code":
@@ -122,7 +118,8 @@ def _make_source(cfg: SynthConfig):
     elif cfg.textbook_kind == "commonsense":
         sampler = samplers.CommonSensePromptSampler(seed=cfg.seed)
     else:
-        texts = [r.get("text", "") for r in read_jsonl_repair(Path(cfg.seed_texts))]
+        # the user's own file: a torn end is an error, never cut
+        texts = [r.get("text", "") for _, r in read_jsonl(Path(cfg.seed_texts), on_torn="raise")]
         sampler = samplers.WebSeedPromptSampler(texts)
     src = sources.LLMSource(
         cfg.kind,
@@ -132,6 +129,7 @@ def _make_source(cfg: SynthConfig):
         temperature=cfg.temperature,
         max_tokens=cfg.max_tokens,
         batch_dir=cfg.out / "batch" if cfg.batch else None,
+        batch=BatchConfig(**cfg.batch_options) if cfg.batch else None,
     )
     return src, client
 
@@ -170,12 +168,48 @@ def _verify(cfg: SynthConfig, recs: list[Any], sandbox) -> list[tuple[bool, str]
     return verdicts
 
 
+def _reason(why: str) -> str:
+    """A drop reason without its instance details (cache keys, ids, line numbers), for counting."""
+    from phi_lab.synthesis.card import reason_class
+
+    return reason_class(why)
+
+
+def _early_stop(cfg: SynthConfig, kept: int, dropped: list[dict[str, Any]]) -> str | None:
+    answers = kept + len(dropped)
+    if cfg.backend != "openai" or not cfg.early_stop_answers or answers < cfg.early_stop_answers:
+        return None
+    if len(dropped) < cfg.early_stop_drop_fraction * answers:
+        return None
+    reasons = Counter(_reason(d.get("reason", "")) for d in dropped).most_common()
+    listed = "; ".join(f"{n} x {why}" for why, n in reasons)
+    return (
+        f"stopped early: {len(dropped)} of the first {answers} answers were dropped "
+        f"({100 * len(dropped) / answers:.0f}% >= {100 * cfg.early_stop_drop_fraction:.0f}%), before "
+        f"spending more. Drop reasons: {listed}. Check the model, endpoint and prompt (answers are in "
+        f"{cfg.kind}.dropped.jsonl), or raise early_stop_drop_fraction / set early_stop_answers=0"
+    )
+
+
+def _prefetch_size(cfg: SynthConfig, source, kept: int, answers: int, room: int) -> int:
+    """Candidates for the next Batch API round: a pilot first, then what the keep rate says is needed."""
+    b = source.batch
+    if cfg.early_stop_answers and answers < cfg.early_stop_answers:
+        size = cfg.early_stop_answers - answers
+    else:
+        rate = max(kept / answers if answers else 1.0, 0.05)
+        size = math.ceil((cfg.n - kept) / rate * 1.1) + cfg.chunk
+    return max(1, min(size, room, b.max_in_flight * b.max_requests))
+
+
 def run_synthesis(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
+    from phi_lab.llm.client import Usage
     from phi_lab.sandbox import Sandbox
     from phi_lab.synthesis.card import write_card
 
+    source, client = _make_source(cfg)  # an LLM backend without its key fails here, before any work
     cfg.out.mkdir(parents=True, exist_ok=True)
     kept_path, dropped_path = cfg.out / f"{cfg.kind}.jsonl", cfg.out / f"{cfg.kind}.dropped.jsonl"
     progress_path = cfg.out / "progress.json"
@@ -186,7 +220,7 @@ def run_synthesis(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
     kept_rows, dropped_rows = read_jsonl_repair(kept_path), read_jsonl_repair(dropped_path)
     state = json.loads(progress_path.read_text()) if progress_path.exists() else {}
     next_index = int(state.get("next_index", 0))
-    usage: dict[str, float] = state.get("usage", {})
+    usage = Usage.from_dict(state.get("usage", {}))
     seen_ids = {r["id"] for r in kept_rows} | {r["id"] for r in dropped_rows if r.get("id")}
     seen_index = {r["meta"].get("index") for r in dropped_rows if r.get("meta")} - {None}
 
@@ -195,8 +229,10 @@ def run_synthesis(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
         dedup.add(row["text"], row["id"])
     kept = len(kept_rows)
     limit = cfg.max_candidates if cfg.max_candidates is not None else 20 * cfg.n + 100
-    source, client = _make_source(cfg)
     sandbox = Sandbox(timeout=cfg.sandbox_timeout, workers=cfg.sandbox_workers)
+    batched = client is not None and getattr(source, "batch_dir", None) is not None
+    fetched = next_index  # Batch API: candidates below this index have their replies cached
+    stop = _early_stop(cfg, kept, dropped_rows)
     bar = tqdm(
         total=cfg.n,
         initial=min(kept, cfg.n),
@@ -205,12 +241,20 @@ def run_synthesis(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
         unit="rec",
     )
     try:
-        while kept < cfg.n and next_index < limit:
+        while stop is None and kept < cfg.n and next_index < limit:
             want = cfg.n - kept
-            indices = list(
-                range(next_index, min(limit, next_index + max(cfg.chunk, min(4 * want, 4 * cfg.chunk))))
-            )
-            before = client.usage.to_dict() if client else None
+            step = max(cfg.chunk, min(4 * want, 4 * cfg.chunk))
+            answers = kept + len(dropped_rows)
+            if client is not None and cfg.early_stop_answers and answers < cfg.early_stop_answers:
+                step = min(step, cfg.early_stop_answers - answers)  # decide before spending more
+            before = Usage.from_dict(client.usage.to_dict()) if client else None
+            if batched and next_index >= fetched:
+                size = _prefetch_size(cfg, source, kept, answers, limit - next_index)
+                source.prefetch(list(range(next_index, next_index + size)))
+                fetched = next_index + size
+            if batched:
+                step = min(step, fetched - next_index)
+            indices = list(range(next_index, min(limit, next_index + step)))
             cands = source.candidates(indices)
             new_keep, new_drop = [], []
             fresh = [
@@ -242,13 +286,14 @@ def run_synthesis(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
             kept += len(new_keep)
             dropped_rows += new_drop
             if client:
-                now = client.usage.to_dict()
-                for k, v in now.items():
-                    usage[k] = usage.get(k, 0) + v - before[k]
+                usage = usage + (client.usage - before)
             next_index = last_used + 1
-            atomic_write_text(progress_path, json.dumps({"next_index": next_index, "usage": usage}))
+            atomic_write_text(progress_path, json.dumps({"next_index": next_index, "usage": usage.to_dict()}))
             bar.update(len(new_keep))
+            stop = _early_stop(cfg, kept, dropped_rows)
     finally:
         bar.close()
+    if stop:
+        print(f"phi-lab synth: {stop}", file=sys.stderr)
     kept_rows = read_jsonl_repair(kept_path)
-    return write_card(cfg, kept_rows, dropped_rows, usage, next_index, limit)
+    return write_card(cfg, kept_rows, dropped_rows, usage.to_dict(), next_index, limit, stop_reason=stop)

@@ -70,6 +70,138 @@ def split_function(code: str) -> tuple[str, str] | None:
     return None
 
 
+def _has_assert(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Assert) for n in ast.walk(node))
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` (either operand order)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    sides = [node.test.left, *node.test.comparators]
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
+    )
+
+
+def _is_test_def(node: ast.stmt) -> bool:
+    return isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")
+
+
+def _segment(lines: list[str], node: ast.stmt) -> str:
+    first = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
+    return "\n".join(lines[first - 1 : node.end_lineno]) + "\n"
+
+
+def _imports_only_pytest(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Import):
+        return all(a.name == "pytest" for a in node.names)
+    return isinstance(node, ast.ImportFrom) and node.module == "pytest"
+
+
+def _tests_of(code: str, nodes: Sequence[ast.stmt]) -> tuple[str, list[str]]:
+    """(test code, names of test functions defined) from top-level statements of `code`.
+
+    A `__main__` section contributes its body (the sandbox need not run the file as a script);
+    `def test_...` functions are kept and called later by `extract_exercise`.
+    """
+    import textwrap
+
+    lines = code.splitlines()
+    out, test_funcs = [], []
+    for node in nodes:
+        if _is_main_guard(node):
+            kept = [n for n in node.body if not _is_demo_print(n)]  # type: ignore[attr-defined]
+            out += [textwrap.dedent(_segment(lines, n)) for n in kept]
+        elif _imports_only_pytest(node) and "pytest." not in code:
+            continue  # `import pytest` for plain asserts: the sandbox has no pytest, and needs none
+        else:
+            out.append(_segment(lines, node))
+            if _is_test_def(node):
+                test_funcs.append(node.name)  # type: ignore[union-attr]
+    return "".join(out), test_funcs
+
+
+def _test_block(code: str) -> tuple[str, list[str]] | None:
+    """A later code block that is tests only: asserts, test functions or a `__main__` section."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    if not tree.body or not _has_assert(tree):
+        return None
+    if any(
+        isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and not _is_test_def(n) and ast.get_docstring(n)
+        for n in tree.body
+    ):
+        return None  # another documented function: a second exercise, not tests
+    return _tests_of(code, tree.body)
+
+
+def extract_exercise(answer: str) -> tuple[str, str, str] | str:
+    """(prompt, solution, tests) from a model's answer, or the reason there is none.
+
+    Models write exercises in several shapes, all accepted: the function in one block and asserts
+    in a later one; the function and its asserts in one block; tests as `def test_...` functions
+    (called here, so they run without pytest); tests under `if __name__ == "__main__":`. The tests
+    are then run against the solution in the sandbox like any others. Helpers defined after the
+    function belong to the solution; demo prints after it are dropped.
+    """
+    blocks = code_blocks(answer)
+    found = None
+    for i, block in enumerate(blocks):
+        parts = split_function(block)
+        if parts:
+            found = (i, block, parts)
+            break
+    if found is None:
+        return "no function with a docstring and body in the answer"
+    i, block, (prompt, solution) = found
+    tree = ast.parse(block)
+    lines = block.splitlines()
+    func = next(n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and ast.get_docstring(n) and len(n.body) > 1)  # fmt: skip
+    after = tree.body[tree.body.index(func) + 1 :]
+    helpers = [n for n in after if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and not _is_test_def(n)]  # fmt: skip
+    testing = [
+        n for n in after if n not in helpers and (_has_assert(n) or _is_test_def(n) or _is_main_guard(n))
+    ]
+    if helpers:
+        solution = (
+            solution.rstrip("\n")
+            + "\n\n\n"
+            + "\n\n".join(_segment(lines, n).rstrip("\n") for n in helpers)
+            + "\n"
+        )
+    # Setup statements around the asserts (`data = [...]`) stay with the tests; demo prints do not.
+    if testing:
+        testing = [n for n in after if n not in helpers and not _is_demo_print(n)]
+    tests, funcs = _tests_of(block, testing)
+    parts = [tests] if tests.strip() else []
+    for later in blocks[i + 1 :]:
+        got = _test_block(later)
+        if got:
+            parts.append(got[0])
+            funcs += got[1]
+    code = "\n".join(p.rstrip("\n") for p in parts)
+    called = {n.func.id for n in ast.walk(ast.parse(code or "pass")) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}  # fmt: skip
+    calls = [f"{name}()" for name in dict.fromkeys(funcs) if name not in called]
+    code = "\n".join([code, *calls]).strip("\n")
+    if not code or "assert" not in code:
+        return "no tests with assert statements in the answer"
+    return prompt, solution, code + "\n"
+
+
+def _is_demo_print(node: ast.stmt) -> bool:
+    """`print(...)` at top level: a demo, not a test (it would only clutter the sandbox output)."""
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id == "print"
+        and not _has_assert(node)
+    )
+
+
 def check_syntax(ex: Exercise) -> tuple[bool, str]:
     try:
         ast.parse(ex.program())

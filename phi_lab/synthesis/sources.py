@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from phi_lab.synthesis.quality import code_blocks, split_function
+from phi_lab.synthesis.quality import code_blocks, extract_exercise
 from phi_lab.synthesis.records import Exercise, Textbook, stable_id
 
 Candidate = tuple[Any, str, int]
@@ -91,28 +91,41 @@ class LLMSource:
         temperature: float = 1.0,
         max_tokens: int = 1500,
         batch_dir: Path | None = None,
-        poll_s: float = 30.0,
+        batch=None,
+        progress: bool = False,
     ):
         self.kind, self.sampler, self.client = kind, sampler, client
         self.seed, self.temperature, self.max_tokens = seed, temperature, max_tokens
-        self.batch_dir, self.poll_s = batch_dir, poll_s
+        self.batch_dir, self.batch, self.progress = batch_dir, batch, progress  # batch: a BatchConfig
 
-    def candidates(self, indices: list[int]) -> list[Candidate]:
+    def _requests(self, indices: list[int]):
         samples = [self.sampler.sample(random.Random(self.seed * 1_000_003 + i)) for i in indices]
-        msgs = [s.messages for s in samples]
         by_version: dict[str, list[int]] = {}
         for j, s in enumerate(samples):
             by_version.setdefault(s.template_version, []).append(j)
+        return samples, by_version
+
+    def _ask(self, samples, js: list[int], version: str) -> list[Any]:
+        msgs = [samples[j].messages for j in js]
+        kw = dict(temperature=self.temperature, max_tokens=self.max_tokens, template_version=version)
+        if self.batch_dir is None:
+            return self.client.chat_many(msgs, progress=False, **kw)
+        # A line that failed for good is one dropped candidate, not the end of an 880K-record run.
+        return self.client.chat_many_batch(
+            msgs, state_dir=self.batch_dir, batch=self.batch, on_failure="none", progress=self.progress, **kw
+        )
+
+    def prefetch(self, indices: list[int]) -> None:
+        """Batch API: ask for all of `indices` in full files at once; `candidates` then reads the cache."""
+        samples, by_version = self._requests(indices)
+        for version, js in by_version.items():
+            self._ask(samples, js, version)
+
+    def candidates(self, indices: list[int]) -> list[Candidate]:
+        samples, by_version = self._requests(indices)
         replies: list[Any] = [None] * len(samples)
         for version, js in by_version.items():
-            kw = dict(temperature=self.temperature, max_tokens=self.max_tokens, template_version=version)
-            if self.batch_dir is not None:
-                res = self.client.chat_many_batch(
-                    [msgs[j] for j in js], state_dir=self.batch_dir, poll_s=self.poll_s, **kw
-                )
-            else:
-                res = self.client.chat_many([msgs[j] for j in js], progress=False, **kw)
-            for j, r in zip(js, res):
+            for j, r in zip(js, self._ask(samples, js, version)):
                 replies[j] = r
         return [self._parse(i, s, r) for i, s, r in zip(indices, samples, replies)]
 
@@ -133,16 +146,15 @@ class LLMSource:
         }
 
     def _parse(self, i: int, sample, reply) -> Candidate:
+        if reply is None:  # a Batch API line that failed for good
+            key = self.client.key(sample.messages, self.client.params(self.temperature, self.max_tokens, {}), sample.template_version)  # fmt: skip
+            return None, f"batch request failed: {self.client.batch_failures.get(key, 'no reply')}", i
         meta = self._meta(i, sample, reply)
         if self.kind == "exercises":
-            blocks = code_blocks(reply.text)
-            parts = next((p for p in map(split_function, blocks) if p), None)
-            if parts is None:
-                return None, f"no function with a docstring and body in the answer (cache key {reply.key})", i
-            tests = next((b for b in blocks if "assert" in b and split_function(b) is None), None)
-            if tests is None:
-                return None, f"no test block with assert statements in the answer (cache key {reply.key})", i
-            prompt, solution = parts
+            got = extract_exercise(reply.text)
+            if isinstance(got, str):
+                return None, f"{got} (cache key {reply.key})", i
+            prompt, solution, tests = got
             meta["concept"] = f"{sample.slots.get('concept_a')} + {sample.slots.get('concept_b')}"
             meta["function"] = sample.slots.get("function_name")
             return Exercise(stable_id("ex", prompt, solution), prompt, solution, tests, meta), "", i
