@@ -32,7 +32,7 @@ def read_exercises(path: str | Path) -> list[Exercise]:
     path = Path(path)
     out: list[Exercise] = []
     seen: dict[str, int] = {}
-    for lineno, rec in read_jsonl(path):
+    for lineno, rec in read_jsonl(path, on_torn="raise"):
         missing = [k for k in ("id", "prompt", "solution") if k not in rec]
         if missing:
             raise ValueError(f"{path}:{lineno}: exercise lacks field(s) {missing}")
@@ -50,7 +50,7 @@ def iter_texts(path: str | Path, text_fields: tuple[str, ...] = ("text",)) -> It
     """(doc_id, text) from a training JSONL: the first of `text_fields` present, or an exercise's
     prompt + solution. doc_id is the record's `id` or `path:line`."""
     path = Path(path)
-    for lineno, rec in read_jsonl(path):
+    for lineno, rec in read_jsonl(path, on_torn="raise"):
         doc_id = str(rec.get("id", f"{path.name}:{lineno}"))
         text = next((rec[f] for f in text_fields if isinstance(rec.get(f), str)), None)
         if text is None and isinstance(rec.get("prompt"), str) and isinstance(rec.get("solution"), str):

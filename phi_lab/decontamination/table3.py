@@ -66,7 +66,7 @@ def read_task_results(path: str | Path) -> dict[str, float]:
     """task_id -> pass@1 (fraction of that task's samples that passed) from a results JSONL."""
     path = Path(path)
     passed: dict[str, list[bool]] = defaultdict(list)
-    for lineno, rec in read_jsonl(path):
+    for lineno, rec in read_jsonl(path, on_torn="raise"):
         if "task_id" not in rec or "passed" not in rec:
             raise ValueError(f"{path}:{lineno}: need a JSON object with `task_id` and `passed`")
         if not isinstance(rec["passed"], bool):
@@ -81,7 +81,7 @@ def read_task_likelihood(path: str | Path) -> dict[str, tuple[float, int]]:
     """task_id -> (nll_sum, n_tokens) from `phi-lab eval likelihood`'s likelihood.jsonl."""
     path = Path(path)
     out: dict[str, tuple[float, int]] = {}
-    for lineno, rec in read_jsonl(path):
+    for lineno, rec in read_jsonl(path, on_torn="raise"):
         try:
             out[str(rec["task_id"])] = (float(rec["nll_sum"]), int(rec["n_tokens"]))
         except (KeyError, TypeError, ValueError) as e:

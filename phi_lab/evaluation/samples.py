@@ -17,7 +17,8 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
     path = Path(path)
     rows = []
     try:
-        for lineno, row in io.read_jsonl(path):
+        # sample files are input a person gives (or a finished run's output): a torn end is an error
+        for lineno, row in io.read_jsonl(path, on_torn="raise"):
             missing = [k for k in required if k not in row]
             if missing:
                 raise SampleFileError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")

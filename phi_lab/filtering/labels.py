@@ -65,7 +65,7 @@ def write_labels(labels: Iterable[Label], path: str | Path) -> Path:
 def read_labels(path: str | Path) -> Iterator[Label]:
     """Labels from JSONL; a bad line raises naming the file and line."""
     path = Path(path)
-    for lineno, rec in read_jsonl(path):
+    for lineno, rec in read_jsonl(path, on_torn="raise"):
         try:
             yield Label.from_dict(rec)
         except (ValueError, TypeError) as e:

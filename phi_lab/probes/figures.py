@@ -22,7 +22,7 @@ def import_counts_from_exercises(path: str | Path) -> dict[str, int]:
 
     path = Path(path)
     programs = []
-    for lineno, row in read_jsonl(path):
+    for lineno, row in read_jsonl(path, on_torn="raise"):
         try:
             programs.append(row["text"] if "text" in row else row["prompt"] + row["solution"])
         except (KeyError, TypeError) as e:

@@ -114,7 +114,7 @@ def load_probes(path: str | Path | None = None) -> list[Probe]:
         raise FileNotFoundError(f"probe file not found: {path}")
     probes: list[Probe] = []
     seen: dict[str, int] = {}
-    for lineno, row in read_jsonl(path):
+    for lineno, row in read_jsonl(path, on_torn="raise"):
         try:
             probe = Probe.from_json(row)
         except (ValueError, TypeError) as e:
