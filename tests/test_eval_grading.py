@@ -114,3 +114,18 @@ def test_grading_without_an_api_runs_the_tests_and_says_so(tmp_path, monkeypatch
     expected = 100.0 * sum(1 for r in rows if r["completion"] != "    return None\n") / len(rows)
     assert summary["score_percent"] == pytest.approx(expected)
     assert summary["pass@1"] * 100 == pytest.approx(expected)
+
+
+def test_llm_grading_without_a_key_fails_before_any_request(tmp_path, monkeypatch):
+    from phi_lab.evaluation.grading import grade_with_llm
+    from phi_lab.llm.client import LLMClient, LLMConfig, LLMError
+
+    monkeypatch.delenv("PHI_TEST_GRADER_KEY", raising=False)
+    problems = load_unconventional()
+    _, rows = _samples(tmp_path, problems)
+    with FakeOpenAI(reply=lambda body: "Grade: 9/10") as srv:
+        client = LLMClient(LLMConfig(model="gpt-4", base_url=srv.base_url, api_key_env="PHI_TEST_GRADER_KEY",
+                                     cache_dir=tmp_path / "cache"))  # fmt: skip
+        with pytest.raises(LLMError, match="PHI_TEST_GRADER_KEY is not set"):
+            grade_with_llm(problems, rows, client, progress=False)
+        assert srv.requests == []

@@ -10,7 +10,7 @@ import pytest
 from phi_lab.data.documents import Document
 from phi_lab.filtering.heuristic import HeuristicAnnotator, undefined_names
 from phi_lab.filtering.llm_annotator import OpenAIAnnotator, UnparseableReply, parse_reply
-from phi_lab.llm.client import LLMClient, LLMConfig
+from phi_lab.llm.client import LLMClient, LLMConfig, LLMError
 from tests.fake_openai import FakeOpenAI, last_user_message
 
 TEXTBOOK = '''
@@ -276,3 +276,27 @@ def test_labels_roundtrip_and_bad_lines_name_file_and_line(tmp_path):
     path.write_text(path.read_text() + "{not json\n")
     with pytest.raises(ValueError, match=r"labels\.jsonl:3"):
         list(read_labels(path))
+
+
+def test_openai_annotator_without_a_key_fails_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.delenv("PHI_TEST_KEY", raising=False)
+    config = LLMConfig(model="gpt-4", base_url="http://127.0.0.1:9/v1", api_key_env="PHI_TEST_KEY",
+                       cache_dir=tmp_path / "llm-cache")  # fmt: skip
+    with pytest.raises(LLMError, match="PHI_TEST_KEY is not set"):
+        OpenAIAnnotator(config)
+
+
+def test_openai_annotator_stops_when_the_first_files_all_fail_the_same_way(tmp_path, monkeypatch):
+    """A refused request (here: HTTP 400 for every file) stops the run with the server's message
+    instead of labelling a whole corpus 'request failed'."""
+    monkeypatch.setenv("PHI_TEST_KEY", "sk-test-123")
+    docs = [_doc(f"# file {i}\n" + TEXTBOOK, f"{i}.py") for i in range(6)]
+    with FakeOpenAI(api_key="sk-test-123", reply=Teacher()) as srv:
+        srv.inject(*["400"] * 20)  # every request is refused
+        ann = _annotator(srv, tmp_path)
+        with pytest.raises(
+            LLMError, match=r"first 3 files failed; first: .*HTTP 400: max_tokens is too large"
+        ):
+            ann.annotate(docs)
+        asked = "".join(last_user_message(r) for r in srv.requests)
+        assert "# file 2" in asked and "# file 3" not in asked  # nothing for the other 3 files

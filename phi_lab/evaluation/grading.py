@@ -66,6 +66,8 @@ def grade_with_llm(
     problems: dict[str, Problem], samples: list[dict], client, *, max_tokens: int = 400, progress: bool = True
 ) -> tuple[list[dict], dict]:
     """Grade each sample with the LLM client; unparsable replies are kept and excluded from the mean."""
+    if hasattr(client, "check"):
+        client.check()  # no key: fail before the first request, with a clear message
     convs = [grader_messages(problems[s["task_id"]], s["completion"]) for s in samples]
     replies = client.chat_many(
         convs, temperature=0.0, max_tokens=max_tokens, template_version=TEMPLATE_VERSION, progress=progress
@@ -83,7 +85,7 @@ def grade_with_llm(
         "score_percent": 10.0 * sum(graded) / len(graded) if graded else None,
         "n_graded": len(graded),
         "n_unparsable": len(rows) - len(graded),
-        "usage": client.usage.to_dict() if hasattr(client, "usage") else None,
+        "usage": client.usage.to_dict() if hasattr(client, "usage") else None,  # cost_usd None: unknown
     }
     return rows, summary
 

@@ -131,7 +131,9 @@ class OpenAIAnnotator:
             raise ValueError("OpenAIAnnotator needs an LLMConfig (model, base URL) or an LLMClient")
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-        self.client = client or LLMClient(config)  # type: ignore[arg-type]
+        # No key: fail here, before a corpus is read or a snapshot written (check() also warns once
+        # when the model has no price, so the cost will read "unknown").
+        self.client = (client or LLMClient(config)).check()  # type: ignore[arg-type]
         self.model = self.client.config.model
         self.threshold = threshold
         self.max_chars = max_chars
@@ -175,25 +177,37 @@ class OpenAIAnnotator:
         return Label(score=None, label=None, reasons=[], error=error, **base)
 
     def annotate(self, docs: list[Document], progress: bool = False) -> list[Label]:
-        """Labels in input order. A request that fails for good fails only its own files."""
+        """Labels in input order. A request that fails for good fails only its own files, except
+        that a first chunk failing file by file (a wrong model name, a refused request) stops the run
+        with the server's message instead of failing every file of the corpus the same way."""
         from tqdm.auto import tqdm
 
         labels: list[Label] = []
         bar = tqdm(total=len(docs), desc=f"annotate {self.model}", unit="file", disable=not progress)
         kw = dict(temperature=0.0, max_tokens=self.max_tokens, template_version=self.prompt_version)
+        answered = 0
         for start in range(0, len(docs), self.batch_size):
             chunk = docs[start : start + self.batch_size]
             try:
                 results = self.client.chat_many([self.messages(d) for d in chunk], progress=False, **kw)
                 labels += [self._label(d, r.text, r.model, None, r.cached) for d, r in zip(chunk, results)]
+                answered += len(chunk)
             except LLMError:
                 # Replies that did arrive are cached, so going one by one re-pays nothing.
+                errors = []
                 for d in chunk:
                     try:
                         r = self.client.chat(self.messages(d), **kw)
                         labels.append(self._label(d, r.text, r.model, None, r.cached))
+                        answered += 1
                     except LLMError as e:
+                        errors.append(str(e))
                         labels.append(self._label(d, None, self.model, f"request failed: {e}", False))
+                if not answered:
+                    bar.close()
+                    raise LLMError(
+                        f"every request of the first {len(chunk)} files failed; first: {errors[0]}"
+                    ) from None
             bar.update(len(chunk))
         bar.close()
         return labels
