@@ -209,3 +209,95 @@ def test_a_writer_killed_mid_line_resumes_exactly(tmp_path):
     assert [r["i"] for _, r in read_jsonl(path, on_torn="truncate")] == [0, 1, 2]
     append_jsonl(path, [{"i": 3}])
     assert [(n, r["i"]) for n, r in read_jsonl(path)] == [(1, 0), (2, 1), (3, 2), (4, 3)]
+
+
+# -- the artifact writers that go through phi_lab.io ----------------------------------------------
+
+
+def _no_temp_files(folder):
+    return [p.name for p in folder.rglob(".*") if ".tmp" in p.name]
+
+
+def test_tokenizer_save_is_atomic(tmp_path, tiny_tokenizer):
+    from phi_lab.model.tokenizer import PhiTokenizer
+
+    tiny_tokenizer.save(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
+    assert PhiTokenizer.from_pretrained(tmp_path).encode("def f(x):\n") == tiny_tokenizer.encode(
+        "def f(x):\n"
+    )
+
+    class DiesMidWrite:
+        def save(self, path):
+            with open(path, "w") as f:
+                f.write('{"version": "1.0", "trunc')
+            raise OSError("disk full")
+
+    broken = PhiTokenizer.__new__(PhiTokenizer)
+    broken.__dict__.update(tiny_tokenizer.__dict__, _tok=DiesMidWrite())
+    with pytest.raises(OSError, match="disk full"):
+        broken.save(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before and not _no_temp_files(tmp_path)
+
+
+def test_embedding_cache_write_is_atomic(tmp_path, monkeypatch):
+    import numpy as np
+
+    from phi_lab.filtering import embed_cache
+
+    class Counting:
+        name, dim = "counting", 3
+
+        def embed(self, texts, progress=False):
+            return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
+
+    path = tmp_path / "emb.npz"
+    X = embed_cache.embed_with_cache(Counting(), ["a", "bb"], ["ka", "kb"], path, progress=False)
+    assert X.tolist() == [[1, 1, 0], [2, 1, 0]]
+    before = path.read_bytes()
+    real = np.savez
+
+    def dies(file, **arrays):
+        real(file, **arrays)
+        with open(file, "r+b") as f:
+            f.truncate(100)  # half the archive on disk
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", dies)
+    with pytest.raises(KeyboardInterrupt):
+        embed_cache.embed_with_cache(Counting(), ["ccc"], ["kc"], path, progress=False)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["emb.npz"]
+    monkeypatch.setattr(np, "savez", real)
+    X = embed_cache.embed_with_cache(Counting(), ["ccc", "a"], ["kc", "ka"], path, progress=False)
+    assert X.tolist() == [[3, 1, 0], [1, 1, 0]]
+
+
+def test_metrics_log_survives_a_torn_line_and_resumes(tmp_path):
+    from phi_lab.training.metrics import MetricsLogger, read_metrics
+
+    log = MetricsLogger(tmp_path, tensorboard=False)
+    for step in range(1, 6):
+        log.log({"step": step, "loss": 1.0 / step, "bad": float("nan")})
+    log.log({"step": 4, "kind": "val", "val_loss": 0.5}, prefix="val")
+    log.close()
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3, 4, 5]
+    assert read_metrics(tmp_path)[0]["bad"] is None  # NaN is not JSON
+    path = tmp_path / "metrics.jsonl"
+    with open(path, "ab") as f:
+        f.write(b'{"step": 6, "lo')  # killed mid-append
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3, 4, 5]  # a live reader skips it
+    # the resumed run (checkpoint at step 4) drops what it logs again, the torn line with it
+    resumed = MetricsLogger(tmp_path, tensorboard=False)
+    resumed.truncate_after(4)
+    resumed.log({"step": 5, "loss": 0.25})
+    resumed.close()
+    assert [(r["step"], r["loss"]) for r in read_metrics(tmp_path)] == [
+        (1, 1.0),
+        (2, 0.5),
+        (3, 1 / 3),
+        (4, 0.25),
+        (5, 0.25),
+    ]
+    assert read_metrics(tmp_path, "val") == [{"step": 4, "kind": "val", "val_loss": 0.5}]
+    assert path.read_bytes().endswith(b"\n") and not _no_temp_files(tmp_path)

@@ -7,12 +7,12 @@ written by another embedder is ignored, and files not in it are embedded and add
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from phi_lab.io import atomic_write
 from phi_lab.model.embeddings import Embedder
 
 
@@ -30,14 +30,12 @@ def embed_with_cache(
         text_of = dict(zip(keys, texts))
         fresh = embedder.embed([text_of[k] for k in missing], progress=progress)
         cached.update(zip(missing, fresh))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
         all_keys = sorted(cached)
-        np.savez(
-            tmp,
-            embedder=np.array(embedder.name),
-            keys=np.array(all_keys),
-            X=np.stack([cached[k] for k in all_keys]).astype(np.float32),
-        )
-        os.replace(tmp, path)
+        arrays = {
+            "embedder": np.array(embedder.name),
+            "keys": np.array(all_keys),
+            "X": np.stack([cached[k] for k in all_keys]).astype(np.float32),
+        }
+        # np.savez adds ".npz" to a name without it, so the temporary name keeps the suffix
+        atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
     return np.stack([cached[k] for k in keys]).astype(np.float32)

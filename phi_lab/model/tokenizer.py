@@ -19,6 +19,8 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from phi_lab.io import atomic_write, atomic_write_json
+
 EOS_TOKEN = "<|endoftext|>"
 # codegen's added tokens, in codegen's id order: 31..2 spaces, then 9..2 tabs.
 WHITESPACE_TOKENS: tuple[str, ...] = tuple(" " * n for n in range(31, 1, -1)) + tuple(
@@ -102,10 +104,9 @@ class PhiTokenizer:
         return out
 
     def save(self, directory: str | Path) -> Path:
-        """Write tokenizer.json plus the small files transformers' AutoTokenizer expects."""
+        """Write tokenizer.json plus the small files transformers' AutoTokenizer expects, each atomically."""
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        self._tok.save(str(d / "tokenizer.json"))
+        atomic_write(d / "tokenizer.json", lambda tmp: self._tok.save(str(tmp)), suffix=".tmp.json")
         config = {
             "tokenizer_class": "PreTrainedTokenizerFast",
             "bos_token": EOS_TOKEN,
@@ -114,9 +115,9 @@ class PhiTokenizer:
             "model_max_length": 2048,
             "clean_up_tokenization_spaces": False,
         }
-        (d / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        atomic_write_json(d / "tokenizer_config.json", config)
         special = {"bos_token": EOS_TOKEN, "eos_token": EOS_TOKEN, "unk_token": EOS_TOKEN}
-        (d / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
+        atomic_write_json(d / "special_tokens_map.json", special)
         return d
 
     # ---------------------------------------------------------------- use

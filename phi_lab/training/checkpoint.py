@@ -13,7 +13,6 @@ A checkpoint is written into a hidden temporary directory and renamed into place
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -24,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from phi_lab.io import atomic_write_json
 
 STATE_FILE = "trainer_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -116,7 +117,7 @@ class CheckpointManager:
         tmp = self.root / ".tmp-best"
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp, copy_function=_link_or_copy)
-        (tmp / "best.json").write_text(json.dumps({"step": step, "val_loss": val_loss}) + "\n")
+        atomic_write_json(tmp / "best.json", {"step": step, "val_loss": val_loss}, indent=None)
         old = self.root / ".tmp-old-best"
         if self.best_dir.exists():
             os.replace(self.best_dir, old)

@@ -12,7 +12,6 @@ token embedding are not decayed (the usual GPT recipe: decaying them only shrink
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import platform
 import random
@@ -26,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from phi_lab.io import atomic_write_json
 from phi_lab.model.hf_format import config_to_hf, load_pretrained
 from phi_lab.model.loading import save_model
 from phi_lab.model.phi import Phi, PhiConfig, estimate_flops_per_token
@@ -262,7 +262,7 @@ def train(
             "torch": torch.__version__,
             "resumed_from": str(latest) if latest else None,
         }
-        (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n")
+        atomic_write_json(out / "run.json", run_info, indent=2, default=str)
 
     accum = cfg.grad_accum_steps(dist.world_size)
     flops_per_token = estimate_flops_per_token(raw.config, cfg.seq_len)
@@ -307,6 +307,7 @@ def train(
                 )
             save_model(raw, tokenizer, tmp)
             torch.save(st, tmp / "trainer_state.pt")
+            logger.sync()  # the records up to this step are durable before the checkpoint is
             ckpts.commit(tmp, step_, val_loss, prev_best)
         else:
             best_val = (
