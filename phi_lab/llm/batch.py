@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phi_lab.io import atomic_write_text
+from phi_lab.io import atomic_write_text, read_jsonl
 from phi_lab.llm.prices import BATCH_DISCOUNT
 from phi_lab.llm.replies import ENDPOINT_PATHS, LLMError, MalformedResponse, parse_reply
 
@@ -75,8 +75,8 @@ class BatchRunner:
         )
 
     def _keys(self, job: dict[str, Any]) -> list[str]:
-        text = Path(job["input"]).read_text(encoding="utf-8")
-        return [json.loads(ln)["custom_id"] for ln in text.splitlines() if ln.strip()]
+        # input files are written whole (atomically) before they are recorded: any damage is an error
+        return [row["custom_id"] for _, row in read_jsonl(Path(job["input"]), on_torn="raise")]
 
     # ---- the loop ------------------------------------------------------------------------------
     async def run(self, bodies: dict[str, dict[str, Any]], progress: bool = False) -> dict[str, str]:
