@@ -1,4 +1,5 @@
-"""AST match rate (phi-1 §5.2): the vectorized edit distance and the normalization it runs on."""
+"""AST match rate (phi-1 §5.2): the edit distance (rapidfuzz) against a plain DP, and the normalization it
+runs on."""
 
 import random
 
@@ -7,6 +8,7 @@ import numpy as np
 from phi_lab.decontamination.ast_match import (
     METHOD_AST,
     METHOD_TOKENS,
+    as_strings,
     ast_tokens,
     code_sequence,
     edit_distances,
@@ -18,6 +20,7 @@ from phi_lab.decontamination.ast_match import (
 
 
 def _levenshtein(a, b) -> int:
+    """The oracle: the textbook dynamic programme, unit costs."""
     prev = list(range(len(b) + 1))
     for i, x in enumerate(a):
         cur = [i + 1]
@@ -38,9 +41,12 @@ def test_vectorized_edit_distance_equals_reference():
         assert edit_distances(q, seqs).tolist() == [_levenshtein(q.tolist(), s.tolist()) for s in seqs]
 
 
-def test_bit_parallel_batch_equals_reference():
-    """Myers' kernel (either side <= 64 tokens, swapped when only the candidate is short), the DP for
-    longer pairs, empty sequences, small slabs: all exact."""
+def _rate(a, b) -> float:
+    return 1 - _levenshtein(list(a), list(b)) / max(len(a), len(b), 1)
+
+
+def test_pair_match_rates_equal_the_oracle_on_random_pairs():
+    """Lengths around 64 (the old kernel's word size), empty sequences, repeated query objects."""
     rng = random.Random(1)
     queries = [
         np.array([rng.randrange(5) for _ in range(n)], dtype=np.int32) for n in (0, 1, 2, 30, 63, 64, 65, 90)
@@ -50,12 +56,39 @@ def test_bit_parallel_batch_equals_reference():
         np.array([rng.randrange(5) for _ in range(rng.choice([0, 1, 7, 64, 65, 80]))], dtype=np.int32)
         for _ in range(300)
     ]
-    got = pair_match_rates(queries, q_idx, cands, slab=37)
-    want = [
-        1 - _levenshtein(queries[q].tolist(), c.tolist()) / max(len(queries[q]), len(c), 1)
-        for q, c in zip(q_idx, cands)
-    ]
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    got = pair_match_rates(queries, q_idx, cands)
+    assert got.tolist() == [_rate(queries[q], c) for q, c in zip(q_idx, cands)]  # exactly
+
+
+def test_pair_match_rates_equal_the_oracle_on_real_code():
+    """HumanEval's reference programs against each other, AST and lexical sequences: real token ids
+    (crc32, 31-bit) and real lengths (up to a few hundred tokens)."""
+    from phi_lab.benchmarks import humaneval_problems
+
+    seqs = [code_sequence(p.code) for p in humaneval_problems().values()]
+    rng = random.Random(2)
+    pairs = [(rng.randrange(len(seqs)), rng.randrange(len(seqs))) for _ in range(120)]
+    for form in ("ast_ids", "lex_ids"):
+        queries = [getattr(s, form) for s in seqs]
+        q_idx = np.array([a for a, _ in pairs])
+        cands = [getattr(seqs[b], form) for _, b in pairs]  # the same array objects many times
+        got = pair_match_rates(queries, q_idx, cands)
+        assert got.tolist() == [_rate(queries[a], c) for a, c in zip(q_idx, cands)], form
+        assert max(len(c) for c in cands) > 128
+
+
+def test_token_strings_are_exact_for_any_alphabet():
+    """Tokens map to characters one to one even past the surrogate block (U+D800..U+DFFF, which no
+    UTF-32 codec takes): a call with 60,000 distinct tokens still compares ids, not accidents."""
+    big = np.arange(60_000, dtype=np.int64) * 7919 + 2**31  # ids beyond int32, far apart
+    tail = big[-40:]
+    shifted = np.concatenate([tail[:10], big[:1], tail[11:]])  # one substitution
+    texts = as_strings([big, tail, shifted, big])
+    assert len(set(texts[0])) == 60_000 and texts[0] == texts[3]
+    assert not any(0xD800 <= ord(ch) < 0xE000 for ch in texts[0])
+    rates = pair_match_rates([big, tail], np.array([0, 1, 1]), [big[1:], shifted, tail[::-1]])
+    assert rates[0] == 1 - 1 / 60_000 and rates[1] == 1 - 1 / 40
+    assert rates[2] == _rate(tail, tail[::-1])
 
 
 def test_match_rate_definition():

@@ -1,10 +1,10 @@
 """AST-first scoring: the same close pairs as `similarity.compute_similarities`, for CPU-only runs.
 
-Embedding 879.5K exercises with a transformer on CPU costs hours, while the vectorized AST match
-rate of all 144M pairs takes minutes on 16 cores (bench/prune_throughput.py). So on CPU we reverse the
-stages: AST-match every pair, keep those with ``ast_match >= ast_floor`` (the lowest tau of the sweep),
-embed only the exercises in them, and drop pairs beyond the embedding threshold. For every
-``tau >= ast_floor`` the close pairs are exactly those of the embedding-first order.
+Embedding 879.5K exercises with a transformer on CPU costs hours, while the AST match rate of all
+144M pairs takes under a minute on 16 cores (projected by bench/prune_throughput.py). So on CPU we
+reverse the stages: AST-match every pair, keep those with ``ast_match >= ast_floor`` (the lowest tau
+of the sweep), embed only the exercises in them, and drop pairs beyond the embedding threshold. For
+every ``tau >= ast_floor`` the close pairs are exactly those of the embedding-first order.
 
 The all-pairs scores are cached densely, one row of `len(problems)` scores per exercise, under
 `<cache>/<AST_DEFINITION_VERSION>-dense-<problem-set hash>/part-*.npz`, one part per finished task, so a

@@ -194,10 +194,11 @@ def _init_worker(problem_codes: list[str]) -> None:
     _PROBLEM_SEQS = [code_sequence(c) for c in problem_codes]
 
 
-def score_chunk(codes: list[str], local_ex: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """AST match rate and method of pairs (codes[local_ex[k]], problem prob[k]) (worker side): one
-    batched `pair_match_rates` call for the whole chunk."""
-    seqs = [code_sequence(c) for c in codes]
+def match_inputs(
+    seqs: list[CodeSequence], local_ex: np.ndarray, prob: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], np.ndarray]:
+    """`pair_match_rates`' arguments for pairs (seqs[local_ex[k]], problem prob[k]) (worker side), and
+    which pairs compare ASTs: both sides must parse, else both compare lexical tokens."""
     n_prob = len(_PROBLEM_SEQS)
     ex_parsed = np.array([s.parsed for s in seqs], dtype=bool)
     prob_parsed = np.array([s.parsed for s in _PROBLEM_SEQS], dtype=bool)
@@ -208,6 +209,13 @@ def score_chunk(codes: list[str], local_ex: np.ndarray, prob: np.ndarray) -> tup
     ]
     q_idx = np.where(use_ast, prob, prob + n_prob)
     cands = [seqs[e].ast_ids if a else seqs[e].lex_ids for e, a in zip(local_ex.tolist(), use_ast.tolist())]
+    return queries, q_idx, cands, use_ast
+
+
+def score_chunk(codes: list[str], local_ex: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AST match rate and method of pairs (codes[local_ex[k]], problem prob[k]) (worker side): one
+    batched `pair_match_rates` call for the whole chunk."""
+    queries, q_idx, cands, use_ast = match_inputs([code_sequence(c) for c in codes], local_ex, prob)
     score = pair_match_rates(queries, q_idx, cands).astype(np.float32)
     return score, np.where(use_ast, METHOD_AST, METHOD_TOKENS).astype(np.uint8)
 
