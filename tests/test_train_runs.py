@@ -197,3 +197,25 @@ def test_two_process_ddp_matches_one_process(tmp_path: Path, packed_code: Path) 
     m2, _ = load_model(two / "checkpoints" / "step-00000008")
     for (n, p1), (_, p2) in zip(m1.named_parameters(), m2.named_parameters()):
         assert (p1 - p2).abs().max() < 1e-4, n
+
+
+@pytest.mark.slow
+def test_a_launched_worker_trains_with_the_config_of_the_command_line(
+    tmp_path: Path, packed_code: Path
+) -> None:
+    """torchrun's worker parses the options the launcher derived from TrainConfig's fields: the
+    config it records in run.json is the one this command line describes, field for field."""
+    from test_train_flags import parse
+
+    from phi_lab.cli.train import config_from_args
+    from phi_lab.training.config import TrainConfig
+
+    out = tmp_path / "run"
+    argv = ["--preset", "smoke", "--data", str(packed_code), "--out", str(out), "--max-steps", "2", "--warmup-steps", "1",
+            "--save-every", "2", "--eval-every", "2", "--betas", "0.85", "0.97", "--eps", "1e-7",
+            "--min-lr", "1e-4", "--keep-steps", "1", "--keep-best", "--grad-clip", "0.5", "--name", "launched"]  # fmt: skip
+    proc = phi_lab_train(*argv, "--launcher", "torchrun", "--nproc", "1")
+    assert "launching: " in proc.stdout and "torch.distributed.run" in proc.stdout
+    run = json.loads((out / "run.json").read_text())
+    assert TrainConfig.from_dict(run["config"]) == config_from_args(parse(*argv))
+    assert run["config"]["betas"] == [0.85, 0.97] and run["config"]["name"] == "launched"

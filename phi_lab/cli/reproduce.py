@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from phi_lab import reproduce as R
-from phi_lab.paths import repo_root
+from phi_lab.cli.common import fail
+from phi_lab.paths import runs_dir
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -26,24 +26,21 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--only", nargs="+", default=None, help="run only these stages (others must be cached)")
     p.add_argument("--force", action="store_true", help="ignore the stage cache")
     p.add_argument("--list", action="store_true", help="print the stages and their parameters, run nothing")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=run_reproduce)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_reproduce(args: argparse.Namespace) -> int:
     if args.list:
         for stage in R.plan(args.preset):
             state = "" if stage.exists else "  [not built yet]"
             print(f"{stage.name:<11} {stage.notebook.name}{state}\n    {json.dumps(stage.params)}")
         return 0
-    out = args.out or repo_root() / "runs" / args.preset
+    out = args.out or runs_dir() / args.preset
     try:
         manifest = R.reproduce(args.preset, out, args.kernel, args.cell_timeout, args.only, args.force)
     except R.StageFailed as e:
         cause = e.__cause__
-        print(
-            f"phi-lab reproduce: {e}\n  {type(cause).__name__}: {str(cause).strip()[-2000:]}", file=sys.stderr
-        )
-        return 1
+        fail(f"{e}\n  {type(cause).__name__}: {str(cause).strip()[-2000:]}", code=1)
     built = [s for s, e in manifest["stages"].items() if e["status"] != "not built"]
     missing = [s for s, e in manifest["stages"].items() if e["status"] == "not built"]
     print(f"reproduce {args.preset}: {len(built)} stage(s) done in {out}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
+
+from phi_lab.cli.common import add_verbs, fail
+
+INCOMPLETE = 3  # the generator ran out of candidates before --n records were kept
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -46,7 +48,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     parser = sub.add_parser(name, help=help, description=__doc__)
-    verbs = parser.add_subparsers(dest="synth_verb", metavar="VERB", required=True)
+    verbs = add_verbs(parser, "synth_verb")
     ex = verbs.add_parser("exercises", help="CodeExercises: prompt (signature+docstring), solution, tests")
     _common(ex)
     ex.add_argument(
@@ -62,7 +64,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
         default=None,
         help="offline: .py files/dirs to mine instead of the stdlib",
     )
-    ex.set_defaults(func=run)
+    ex.set_defaults(func=run_synth)
     tb = verbs.add_parser("textbooks", help="synthetic textbook sections (phi-1 code, phi-1.5 common sense)")
     _common(tb)
     tb.add_argument(
@@ -73,80 +75,61 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
         "topics), webseed (extracts of --seed-texts)",
     )
     tb.add_argument("--seed-texts", type=Path, default=None, help="JSONL with a text field (webseed)")
-    tb.set_defaults(func=run)
+    tb.set_defaults(func=run_synth)
     sd = verbs.add_parser("seeds", help="print phi-1.5 seed topics composed from the topic lists")
     sd.add_argument("--n", type=int, default=20)
     sd.add_argument("--seed", type=int, default=0)
-    sd.set_defaults(func=run_seeds)
+    sd.set_defaults(func=run_synth_seeds)
 
 
-def run(args: argparse.Namespace) -> int:
-    from phi_lab.synthesis.pipeline import SynthConfig, run_synthesis
-
-    llm = {
-        "max_concurrency": args.concurrency,
-        "requests_per_minute": args.rpm,
-        "tokens_per_minute": args.tpm,
-        "max_retries": args.max_retries,
-    }
-    if args.base_url:
-        llm["base_url"] = args.base_url
-    if args.cache_dir:
-        llm["cache_dir"] = args.cache_dir
-    if args.prices:
-        from phi_lab.llm.client import DEFAULT_PRICES
-
-        try:
-            extra = json.loads(args.prices.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            print(f"phi-lab synth: cannot read price table {args.prices}: {e}", file=sys.stderr)
-            return 2
-        llm["prices"] = {**DEFAULT_PRICES, **{k: tuple(v) for k, v in extra.items()}}
-    try:
-        cfg = SynthConfig(
-            kind=args.synth_verb,
-            out=args.out,
-            n=args.n,
-            backend=args.backend,
-            seed=args.seed,
-            chunk=args.chunk,
-            dedup_threshold=args.dedup_threshold,
-            sandbox_timeout=args.sandbox_timeout,
-            sandbox_workers=args.workers,
-            model=args.model,
-            temperature=args.temperature,
-            max_tokens=args.max_tokens,
-            batch=args.batch,
-            llm=llm,
-            mined_every=getattr(args, "mined_every", 10),
-            mine_from=getattr(args, "mine_from", None),
-            textbook_kind=getattr(args, "textbook_kind", "code"),
-            seed_texts=getattr(args, "seed_texts", None),
-        )
-    except ValueError as e:
-        print(f"phi-lab synth: {e}", file=sys.stderr)
-        return 2
+def run_synth(args: argparse.Namespace) -> int:
     from phi_lab.llm.client import LLMError
+    from phi_lab.synthesis.pipeline import SynthConfig, run_synthesis
+    from phi_lab.synthesis.run import llm_options
 
+    llm = llm_options(
+        concurrency=args.concurrency,
+        requests_per_minute=args.rpm,
+        tokens_per_minute=args.tpm,
+        max_retries=args.max_retries,
+        base_url=args.base_url,
+        cache_dir=args.cache_dir,
+        prices=args.prices,
+    )
+    cfg = SynthConfig(
+        kind=args.synth_verb,
+        out=args.out,
+        n=args.n,
+        backend=args.backend,
+        seed=args.seed,
+        chunk=args.chunk,
+        dedup_threshold=args.dedup_threshold,
+        sandbox_timeout=args.sandbox_timeout,
+        sandbox_workers=args.workers,
+        model=args.model,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        batch=args.batch,
+        llm=llm,
+        mined_every=getattr(args, "mined_every", 10),
+        mine_from=getattr(args, "mine_from", None),
+        textbook_kind=getattr(args, "textbook_kind", "code"),
+        seed_texts=getattr(args, "seed_texts", None),
+    )
     try:
         card = run_synthesis(cfg, progress=not args.quiet)
     except LLMError as e:
-        print(f"phi-lab synth: LLM request failed: {e}\nRerun the same command to resume.", file=sys.stderr)
-        return 1
+        fail(f"LLM request failed: {e}\nRerun the same command to resume.", code=1)
     print(
         f"{card['n_kept']} {cfg.kind} kept, {card['n_dropped']} dropped, cost ${card['cost_usd']:.4f} "
         f"-> {cfg.out / (cfg.kind + '.jsonl')} (card: {cfg.out / 'dataset_card.md'})"
     )
-    return 0 if card["complete"] else 3
+    return 0 if card["complete"] else INCOMPLETE
 
 
-def run_seeds(args: argparse.Namespace) -> int:
+def run_synth_seeds(args: argparse.Namespace) -> int:
     from phi_lab.synthesis.samplers import seed_topics
 
-    try:
-        for t in seed_topics(args.n, args.seed):
-            print(t)
-    except ValueError as e:
-        print(f"phi-lab synth seeds: {e}", file=sys.stderr)
-        return 2
+    for topic in seed_topics(args.n, args.seed):
+        print(topic)
     return 0

@@ -7,10 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from phi_lab.cli.common import add_verbs, fail
+
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     parser = sub.add_parser(name, help=help, description=help)
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = add_verbs(parser, "verb")
 
     t = verbs.add_parser(
         "train",
@@ -32,7 +34,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     t.add_argument("--max-bytes", type=int, default=None, help="stop reading after this many UTF-8 bytes")
     t.add_argument("--min-frequency", type=int, default=2, help="minimum pair count for a merge [2]")
     t.add_argument("--seed", type=int, default=0, help="offline corpus order [0]")
-    t.set_defaults(func=run_train)
+    t.set_defaults(func=run_tokenizer_train)
 
     e = verbs.add_parser(
         "encode",
@@ -48,7 +50,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
         "--vocab-size", default="4096", help="default tokenizer's size or preset if no --tokenizer"
     )
     e.add_argument("--pieces", action="store_true", help="show each token's text next to its id")
-    e.set_defaults(func=run_encode)
+    e.set_defaults(func=run_tokenizer_encode)
 
     i = verbs.add_parser(
         "info",
@@ -57,80 +59,41 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     )
     i.add_argument("path", type=Path)
     i.add_argument("--json", action="store_true")
-    i.set_defaults(func=run_info)
+    i.set_defaults(func=run_tokenizer_info)
 
 
-def _fail(msg: str) -> int:
-    print(f"phi-lab tokenizer: error: {msg}", file=sys.stderr)
-    return 2
+def run_tokenizer_train(args: argparse.Namespace) -> int:
+    from phi_lab.data.pack_sources import train_tokenizer
 
-
-def run_train(args: argparse.Namespace) -> int:
-    from phi_lab.data.documents import SkipLog
-    from phi_lab.data.sources import read_sources
-    from phi_lab.model.tokenizer import PhiTokenizer
-
-    skips = SkipLog()
-    counts = {"documents": 0, "bytes": 0}
-
-    def texts():
-        docs = read_sources(args.source, args.text_field, skips, max_bytes=args.max_bytes, seed=args.seed)
-        for doc in docs:
-            if args.max_bytes is not None and counts["bytes"] >= args.max_bytes:
-                return
-            counts["documents"] += 1
-            counts["bytes"] += len(doc.text.encode("utf-8"))
-            yield doc.text
-
-    try:
-        tok = PhiTokenizer.train(
-            texts(), vocab_size=args.vocab_size, min_frequency=args.min_frequency, show_progress=True
-        )
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        return _fail(str(e))
-    if counts["documents"] == 0:
-        return _fail(f"no usable documents in {' '.join(args.source)} ({len(skips)} skipped)")
-    tok.save(args.out)
-    meta = {
-        "sources": args.source,
-        "vocab_size": args.vocab_size,
-        "min_frequency": args.min_frequency,
-        **counts,
-        "fingerprint": tok.fingerprint(),
-        "skipped": skips.counts(),
-    }
-    (args.out / "phi_lab_tokenizer.json").write_text(json.dumps(meta, indent=2) + "\n")
-    if len(skips):
-        skips.write(args.out / "skipped.jsonl")
+    meta = train_tokenizer(
+        args.source,
+        args.vocab_size,
+        args.out,
+        text_field=args.text_field,
+        max_bytes=args.max_bytes,
+        min_frequency=args.min_frequency,
+        seed=args.seed,
+    )
     print(
-        f"{args.out}: {tok.vocab_size:,} tokens (eos {tok.eos_id}) trained on {counts['documents']:,} "
-        f"documents, {counts['bytes']:,} bytes; {len(skips)} inputs skipped"
+        f"{args.out}: {meta['trained_vocab_size']:,} tokens (eos {meta['eos_id']}) trained on "
+        f"{meta['documents']:,} documents, {meta['bytes']:,} bytes; {meta['n_skipped']} inputs skipped"
     )
     return 0
 
 
-def _load(args: argparse.Namespace):
-    from phi_lab.model.tokenizer import PhiTokenizer
+def run_tokenizer_encode(args: argparse.Namespace) -> int:
+    from phi_lab.data.pack_sources import load_tokenizer
 
-    if args.tokenizer is not None:
-        return PhiTokenizer.from_pretrained(args.tokenizer)
-    from phi_lab.data.defaults import default_tokenizer
-
-    size = int(args.vocab_size) if str(args.vocab_size).isdigit() else args.vocab_size
-    return default_tokenizer(size)
-
-
-def run_encode(args: argparse.Namespace) -> int:
-    try:
-        tok = _load(args)
-        if args.text is not None:
-            text = args.text
-        elif args.file is not None:
+    tok = load_tokenizer(args.tokenizer, args.vocab_size)
+    if args.text is not None:
+        text = args.text
+    elif args.file is not None:
+        try:
             text = args.file.read_text(encoding="utf-8")
-        else:
-            text = sys.stdin.read()
-    except (FileNotFoundError, ValueError, UnicodeDecodeError) as e:
-        return _fail(str(e))
+        except UnicodeDecodeError as e:
+            fail(f"{args.file}: not UTF-8 text ({e.reason} at byte {e.start})")
+    else:
+        text = sys.stdin.read()
     ids = tok.encode(text)
     if args.pieces:
         for i in ids:
@@ -141,23 +104,10 @@ def run_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_info(args: argparse.Namespace) -> int:
-    from phi_lab.model.tokenizer import PhiTokenizer
+def run_tokenizer_info(args: argparse.Namespace) -> int:
+    from phi_lab.data.pack_sources import tokenizer_info
 
-    try:
-        tok = PhiTokenizer.from_pretrained(args.path)
-    except (FileNotFoundError, ValueError) as e:
-        return _fail(str(e))
-    info = {
-        "name": tok.name,
-        "vocab_size": tok.vocab_size,
-        "padded_vocab_size": tok.padded_vocab_size(),
-        "eos_id": tok.eos_id,
-        "fingerprint": tok.fingerprint(),
-    }
-    meta = args.path / "phi_lab_tokenizer.json" if args.path.is_dir() else None
-    if meta is not None and meta.exists():
-        info["trained_on"] = json.loads(meta.read_text())
+    info = tokenizer_info(args.path)
     if args.json:
         print(json.dumps(info, indent=2))
     else:

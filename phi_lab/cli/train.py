@@ -5,40 +5,22 @@
     phi-lab train --preset phi-1 --init runs/base/checkpoints/step-00024000 --data exercises.jsonl --out runs/ft
     phi-lab train --preset smoke --out runs/ddp --launcher torchrun --nproc 2
     phi-lab train --preset phi-1-base --out runs/base --launcher deepspeed --hostfile hosts.txt
+    phi-lab train --preset phi-1.5 --out runs/p15 --betas 0.9 0.98 --eps 1e-7 --keep-steps 24000 --no-keep-best
 
-A checkpoint is already a transformers-format model; `phi-lab model export --path CKPT --out DIR`
-copies one out (optionally in fp16/bf16).
+Every `TrainConfig` field is an option (`phi_lab.training.flags`); an option not given keeps the
+preset's value. A checkpoint is already a transformers-format model; `phi-lab model export --path
+CKPT --out DIR` copies one out (optionally in fp16/bf16).
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import json
 import sys
 
-# (flag, dest, TrainConfig field): options that override the preset.
-_OVERRIDES = [
-    ("--max-steps", "max_steps", int),
-    ("--save-every", "save_every", int),
-    ("--eval-every", "eval_every", int),
-    ("--keep-last", "keep_last", int),
-    ("--batch-size", "batch_size", int),
-    ("--micro-batch-size", "micro_batch_size", int),
-    ("--seq-len", "seq_len", int),
-    ("--lr", "lr", float),
-    ("--warmup-steps", "warmup_steps", int),
-    ("--weight-decay", "weight_decay", float),
-    ("--grad-clip", "grad_clip", float),
-    ("--dropout", "dropout", float),
-    ("--seed", "seed", int),
-    ("--log-every", "log_every", int),
-    ("--eval-batches", "eval_batches", int),
-    ("--loss-scale-init", "loss_scale_init", float),
-    ("--precision", "precision", str),
-    ("--engine", "engine", str),
-    ("--schedule", "schedule", str),
-]
-_FLAGS = [("--gradient-checkpointing", "gradient_checkpointing"), ("--compile", "compile")]
+from phi_lab.cli.common import fail
+from phi_lab.training.flags import TRAIN_FLAGS
+from phi_lab.training.launch import LAUNCHERS
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -59,18 +41,11 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
     p.add_argument("--list-presets", action="store_true", help="print the presets and exit")
-    g = p.add_argument_group("overrides of the preset")
-    from phi_lab.training.config import ENGINES, PRECISIONS, SCHEDULES
-
-    choices = {"precision": PRECISIONS, "engine": ENGINES, "schedule": SCHEDULES}
-    for flag, dest, typ in _OVERRIDES:
-        g.add_argument(flag, dest=dest, type=typ, default=None, choices=choices.get(dest))
-    for flag, dest in _FLAGS:
-        g.add_argument(flag, dest=dest, action="store_true", default=None)
+    TRAIN_FLAGS.add_to(p.add_argument_group("TrainConfig fields (override the preset)"))
     lg = p.add_argument_group("launchers")
     lg.add_argument(
         "--launcher",
-        choices=["none", "torchrun", "deepspeed"],
+        choices=LAUNCHERS,
         default="none",
         help="none: train in this process; torchrun: DDP workers; deepspeed: ZeRO workers",
     )
@@ -80,83 +55,71 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     lg.add_argument("--master-addr", default="127.0.0.1")
     lg.add_argument("--master-port", type=int, default=None)
     lg.add_argument("--hostfile", default=None, help="DeepSpeed hostfile for several nodes")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run_train)
 
 
 def config_from_args(args: argparse.Namespace):
+    """The `TrainConfig` this command line describes (validated)."""
     from phi_lab.training.config import TrainConfig
 
     if not args.preset:
-        raise ValueError("--preset is required (see --list-presets)")
-    overrides = {dest: getattr(args, dest) for _, dest, _ in _OVERRIDES if getattr(args, dest) is not None}
-    overrides.update({dest: True for _, dest in _FLAGS if getattr(args, dest)})
-    return TrainConfig.from_preset(args.preset, **overrides)
+        fail("--preset is required (see --list-presets)")
+    # replace(), not from_preset(**): the `name` field would collide with from_preset's own argument
+    return TrainConfig.from_preset(args.preset).replace(**TRAIN_FLAGS.overrides(args))
 
 
 def worker_args(args: argparse.Namespace) -> list[str]:
-    """The same run as CLI options, for the workers a launcher starts."""
-    out = ["--preset", args.preset, "--out", args.out]
-    for d in args.data or []:
-        out += ["--data", d]
-    for flag, dest in (("--init", "init"), ("--device", "device")):
-        if getattr(args, dest):
-            out += [flag, str(getattr(args, dest))]
-    for flag, dest, _ in _OVERRIDES:
-        if getattr(args, dest) is not None and dest != "engine":
-            out += [flag, str(getattr(args, dest))]
-    out += [flag for flag, dest in _FLAGS if getattr(args, dest)]
-    if args.resume:
-        out.append("--resume")
-    if args.no_progress:
-        out.append("--no-progress")
-    return out
+    """The same run as `phi-lab train` options, for the workers a launcher starts."""
+    from phi_lab.training.launch import train_argv
+
+    return train_argv(
+        args.preset,
+        args.out,
+        TRAIN_FLAGS.overrides(args),
+        data=args.data,
+        init=args.init,
+        device=args.device,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
 
 
-def run(args: argparse.Namespace) -> int:
+def run_train(args: argparse.Namespace) -> int:
     if args.list_presets:
-        import json
-
         from phi_lab.training.config import PRESETS
 
         for name, preset in PRESETS.items():
             print(f"{name}: {json.dumps(preset, default=str)}")
         return 0
     if not args.out:
-        raise ValueError("--out is required")
+        fail("--out is required")
     cfg = config_from_args(args)  # validate before starting any process
-    if args.launcher == "none":
-        from phi_lab.training.trainer import train
+    if args.launcher != "none":
+        from phi_lab.training.launch import launch_workers
 
-        summary = train(
-            cfg,
-            args.out,
-            data=args.data,
-            init=args.init,
-            resume=args.resume,
-            device=args.device,
-            progress=not args.no_progress,
-            argv=sys.argv[1:],
+        return launch_workers(
+            args.launcher,
+            worker_args(args),
+            cfg.engine,
+            nproc=args.nproc,
+            nnodes=args.nnodes,
+            node_rank=args.node_rank,
+            master_addr=args.master_addr,
+            master_port=args.master_port,
+            hostfile=args.hostfile,
         )
-        if summary.get("checkpoint"):
-            print(f"done: step {summary['step']:,}, last checkpoint {summary['checkpoint']}", flush=True)
-        return 0
+    from phi_lab.training.trainer import train
 
-    from phi_lab.training.distributed import free_port
-    from phi_lab.training.launch import deepspeed_command, launcher_env, torchrun_command
-
-    nproc = args.nproc or _gpu_count() or 1
-    port = args.master_port or free_port()
-    if args.launcher == "torchrun":
-        if cfg.engine != "ddp":
-            raise ValueError("--launcher torchrun runs DDP; use --launcher deepspeed for DeepSpeed")
-        cmd = torchrun_command(worker_args(args), nproc, args.nnodes, args.node_rank, args.master_addr, port)
-    else:
-        cmd = deepspeed_command(worker_args(args), None if args.hostfile else nproc, args.hostfile, port)
-    print("launching: " + " ".join(cmd), flush=True)
-    return subprocess.call(cmd, env=launcher_env())
-
-
-def _gpu_count() -> int:
-    import torch
-
-    return torch.cuda.device_count()
+    summary = train(
+        cfg,
+        args.out,
+        data=args.data,
+        init=args.init,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        argv=sys.argv[1:],
+    )
+    if summary.get("checkpoint"):
+        print(f"done: step {summary['step']:,}, last checkpoint {summary['checkpoint']}", flush=True)
+    return 0

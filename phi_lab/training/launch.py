@@ -1,8 +1,9 @@
 """Start training in its own process: torchrun / deepspeed command lines, and `launch()` for notebooks.
 
-A notebook never holds the training loop: it calls `launch(...)`, gets a `subprocess.Popen`, and
-reads log lines with `stream(proc)`; killing the kernel leaves the run's checkpoints intact, and
-`--resume` continues it.
+A notebook never holds the training loop: it calls `run_training(...)` (or `launch(...)`, which gives
+a `subprocess.Popen` whose log lines `stream(proc)` yields); killing the kernel leaves the run's
+checkpoints intact, and `--resume` continues it. `train_argv` writes a run as `phi-lab train`
+options from the same field table the parser is built from, so launched workers parse the same config.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 WORKER = [sys.executable, "-u", "-m", "phi_lab.cli", "train"]
+LAUNCHERS = ("none", "torchrun", "deepspeed")
 
 
 def torchrun_command(
@@ -87,12 +90,78 @@ def launcher_env() -> dict[str, str]:
     return env
 
 
+def train_argv(
+    preset: str,
+    out: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    data: Sequence[str] | str | None = None,
+    init: str | Path | None = None,
+    device: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[str]:
+    """`phi-lab train` options for one run; the config overrides come from the same field table the
+    parser is built from (`TRAIN_FLAGS`), so the process that reads them gets the same `TrainConfig`."""
+    from phi_lab.training.flags import TRAIN_FLAGS
+
+    argv = ["--preset", preset, "--out", str(out)]
+    for d in [data] if isinstance(data, str) else (data or []):
+        argv += ["--data", str(d)]
+    if init:
+        argv += ["--init", str(init)]
+    if device:
+        argv += ["--device", device]
+    if resume:
+        argv.append("--resume")
+    if not progress:
+        argv.append("--no-progress")
+    return argv + TRAIN_FLAGS.argv(overrides or {})
+
+
+def launch_workers(
+    launcher: str,
+    worker_argv: Sequence[str],
+    engine: str,
+    *,
+    nproc: int | None = None,
+    nnodes: int = 1,
+    node_rank: int = 0,
+    master_addr: str = "127.0.0.1",
+    master_port: int | None = None,
+    hostfile: str | None = None,
+) -> int:
+    """Run `phi-lab train WORKER_ARGV` under torchrun (DDP) or deepspeed (ZeRO); the launcher's exit code."""
+    from phi_lab.training.distributed import free_port
+
+    if launcher not in LAUNCHERS[1:]:
+        raise ValueError(f"unknown launcher {launcher!r}; choose from {', '.join(LAUNCHERS[1:])}")
+    nproc = nproc or _gpu_count() or 1
+    port = master_port or free_port()
+    if launcher == "torchrun":
+        if engine != "ddp":
+            raise ValueError("--launcher torchrun runs DDP; use --launcher deepspeed for DeepSpeed")
+        cmd = torchrun_command(worker_argv, nproc, nnodes, node_rank, master_addr, port)
+    else:
+        cmd = deepspeed_command(worker_argv, None if hostfile else nproc, hostfile, port)
+    print("launching: " + " ".join(cmd), flush=True)
+    return subprocess.call(cmd, env=launcher_env())
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def launch(
     preset: str,
     out: str | Path,
     *args: str,
+    overrides: Mapping[str, Any] | None = None,
     data: Sequence[str] | str | None = None,
     init: str | Path | None = None,
+    device: str | None = None,
     resume: bool = False,
     launcher: str = "none",
     nproc: int | None = None,
@@ -101,20 +170,20 @@ def launch(
 ) -> subprocess.Popen:
     """Start `phi-lab train` as a subprocess (stdout and stderr merged, line-buffered text).
 
-    `args` are further CLI options, e.g. `"--max-steps", "100"`. The process gets its own session so
-    `os.killpg(proc.pid, signal.SIGTERM)` stops every worker it started.
+    `overrides` are `TrainConfig` fields (e.g. `{"max_steps": 100, "lr": 1e-4}`), validated here,
+    before any process starts; `args` are further raw CLI options. The process gets its own session
+    so `os.killpg(proc.pid, signal.SIGTERM)` stops every worker it started.
     """
-    argv = ["--preset", preset, "--out", str(out), "--launcher", launcher]
-    for d in [data] if isinstance(data, str) else (data or []):
-        argv += ["--data", str(d)]
-    if init:
-        argv += ["--init", str(init)]
-    if resume:
-        argv.append("--resume")
+    from phi_lab.training.config import TrainConfig
+
+    if overrides:  # a bad value fails here, in the caller's process, before any process starts
+        TrainConfig.from_preset(preset).replace(**overrides)
+    argv = train_argv(
+        preset, out, overrides, data=data, init=init, device=device, resume=resume, progress=progress
+    )
+    argv += ["--launcher", launcher]
     if nproc:
         argv += ["--nproc", str(nproc)]
-    if not progress:
-        argv.append("--no-progress")
     return subprocess.Popen(
         [*WORKER, *argv, *args],
         stdout=subprocess.PIPE,
@@ -139,8 +208,10 @@ def run_training(
     preset: str,
     out: str | Path,
     *args: str,
+    overrides: Mapping[str, Any] | None = None,
     data: Sequence[str] | str | None = None,
     init: str | Path | None = None,
+    device: str | None = None,
     launcher: str = "none",
     nproc: int | None = None,
     log: Callable[[str], None] | None = print,
@@ -158,8 +229,10 @@ def run_training(
         preset,
         out,
         *args,
+        overrides=overrides,
         data=data,
         init=init,
+        device=device,
         launcher=launcher,
         nproc=nproc,
         resume=CheckpointManager(out).latest() is not None,
