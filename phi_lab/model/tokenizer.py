@@ -28,6 +28,11 @@ WHITESPACE_TOKENS: tuple[str, ...] = tuple(" " * n for n in range(31, 1, -1)) + 
 )
 CODEGEN_BPE_SIZE = 50257  # GPT-2's vocabulary, end-of-text included
 CODEGEN_VOCAB_SIZE = CODEGEN_BPE_SIZE + len(WHITESPACE_TOKENS)  # 50,295
+# phi-1 and phi-1.5 are base models with no chat format. Saved checkpoints still carry a chat template
+# so OpenAI-compatible servers (`transformers serve`, vLLM) answer /v1/chat/completions for them: every
+# message's content followed by a blank line, the text a base model continues. It renders exactly
+# what `phi_lab.llm.replies.render_prompt` sends to /v1/completions.
+CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}\n\n{% endfor %}"
 
 
 def pad_vocab_size(n: int, multiple: int = 64) -> int:
@@ -114,6 +119,7 @@ class PhiTokenizer:
             "unk_token": EOS_TOKEN,
             "model_max_length": 2048,
             "clean_up_tokenization_spaces": False,
+            "chat_template": CHAT_TEMPLATE,
         }
         atomic_write_json(d / "tokenizer_config.json", config)
         special = {"bos_token": EOS_TOKEN, "eos_token": EOS_TOKEN, "unk_token": EOS_TOKEN}
