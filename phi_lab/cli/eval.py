@@ -74,6 +74,19 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     )
     gr.add_argument("--base-url", default=None, help="API base URL (default: OPENAI_BASE_URL)")
     gr.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
+    gr.add_argument(
+        "--endpoint",
+        choices=["chat", "completions"],
+        default="chat",
+        help="grader API: /v1/chat/completions or /v1/completions (a base model)",
+    )
+    gr.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="MODEL=IN,OUT",
+        help="USD per 1M input,output tokens of the grader (repeatable); without a price the cost is unknown",
+    )
     _add_sandbox_args(gr)
     gr.add_argument("--temperature", type=float, default=0.0)
     gr.add_argument("--top-p", type=float, default=0.95)
@@ -162,6 +175,8 @@ def run_eval_grade(args: argparse.Namespace) -> int:
         llm_model=args.llm_model,
         base_url=args.base_url,
         api_key_env=args.api_key_env,
+        endpoint=args.endpoint,
+        prices=args.price,
         sampling=_sampling(args),
         sandbox=_sandbox(args),
     )

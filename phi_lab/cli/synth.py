@@ -29,6 +29,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         "openai backend (key from OPENAI_API_KEY, URL from OPENAI_BASE_URL or --base-url)"
     )
     g.add_argument("--base-url", default=None)
+    g.add_argument(
+        "--endpoint",
+        choices=["chat", "completions"],
+        default="chat",
+        help="chat: /v1/chat/completions; completions: /v1/completions (base models, no chat template)",
+    )
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--max-tokens", type=int, default=1500)
     g.add_argument("--concurrency", type=int, default=8)
@@ -42,6 +48,24 @@ def _common(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help='JSON price table {"model": [usd_per_1M_in, usd_per_1M_out]} (added to the defaults)',
+    )
+    g.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="MODEL=IN,OUT",
+        help="USD per 1M input,output tokens of MODEL (repeatable); a model with no price costs 'unknown'",
+    )
+    g.add_argument(
+        "--early-stop-answers",
+        type=int,
+        default=50,
+        help="stop once this many answers are in if --early-stop-drop-fraction of them were dropped (0: never)",
+    )
+    g.add_argument("--early-stop-drop-fraction", type=float, default=0.9)
+    g.add_argument("--batch-in-flight", type=int, default=4, help="--batch: batch files submitted at once")
+    g.add_argument(
+        "--batch-max-requests", type=int, default=50_000, help="--batch: requests per file (API limit 50,000)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -95,6 +119,8 @@ def run_synth(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         cache_dir=args.cache_dir,
         prices=args.prices,
+        price=args.price,
+        endpoint=args.endpoint,
     )
     cfg = SynthConfig(
         kind=args.synth_verb,
@@ -110,6 +136,9 @@ def run_synth(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         batch=args.batch,
+        batch_options={"max_in_flight": args.batch_in_flight, "max_requests": args.batch_max_requests},
+        early_stop_answers=args.early_stop_answers,
+        early_stop_drop_fraction=args.early_stop_drop_fraction,
         llm=llm,
         mined_every=getattr(args, "mined_every", 10),
         mine_from=getattr(args, "mine_from", None),
@@ -120,8 +149,9 @@ def run_synth(args: argparse.Namespace) -> int:
         card = run_synthesis(cfg, progress=not args.quiet)
     except LLMError as e:
         fail(f"LLM request failed: {e}\nRerun the same command to resume.", code=1)
+    cost = "unknown" if card["cost_usd"] is None else f"${card['cost_usd']:.4f}"
     print(
-        f"{card['n_kept']} {cfg.kind} kept, {card['n_dropped']} dropped, cost ${card['cost_usd']:.4f} "
+        f"{card['n_kept']} {cfg.kind} kept, {card['n_dropped']} dropped, cost {cost} "
         f"-> {cfg.out / (cfg.kind + '.jsonl')} (card: {cfg.out / 'dataset_card.md'})"
     )
     return 0 if card["complete"] else INCOMPLETE

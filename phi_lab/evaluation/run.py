@@ -213,6 +213,8 @@ def run_grade(
     llm_model: str | None = None,
     base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
+    endpoint: str = "chat",
+    prices: list[str] | None = None,
     sampling: SamplingOptions = SamplingOptions(),
     sandbox: SandboxOptions = SandboxOptions(),
     progress: bool = True,
@@ -230,7 +232,14 @@ def run_grade(
     if llm_model and os.environ.get(api_key_env):
         from phi_lab.llm.client import LLMClient, LLMConfig
 
-        client = LLMClient(LLMConfig(model=llm_model, base_url=base_url, api_key_env=api_key_env))
+        llm = LLMConfig(
+            model=llm_model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            endpoint=endpoint,
+            prices=list(prices or []),
+        )
+        client = LLMClient(llm)
         grades, grading = grade_with_llm(problems, rows, client)
     else:
         if llm_model:

@@ -32,6 +32,8 @@ def llm_options(
     base_url: str | None = None,
     cache_dir: str | Path | None = None,
     prices: str | Path | None = None,
+    price: list[str] | None = None,
+    endpoint: str = "chat",
 ) -> dict[str, Any]:
     """`SynthConfig.llm`: LLMConfig fields other than the model (the key always comes from the environment)."""
     llm: dict[str, Any] = {
@@ -39,6 +41,7 @@ def llm_options(
         "requests_per_minute": requests_per_minute,
         "tokens_per_minute": tokens_per_minute,
         "max_retries": max_retries,
+        "endpoint": endpoint,
     }
     if base_url:
         llm["base_url"] = base_url
@@ -46,4 +49,8 @@ def llm_options(
         llm["cache_dir"] = cache_dir
     if prices:
         llm["prices"] = read_price_table(prices)
+    if price:  # --price MODEL=IN,OUT, over the table
+        from phi_lab.llm.prices import parse_prices
+
+        llm["prices"] = {**llm.get("prices", {}), **parse_prices(price)}
     return llm
