@@ -20,10 +20,18 @@
 # Here the same three steps run on the offline stand-in corpus (this interpreter's stdlib and
 # site-packages) with the offline `heuristic` annotator, which scores the paper's four criteria;
 # set `annotator: openai` (key from `OPENAI_API_KEY`, never a parameter) to use an LLM instead.
+#
+# **Where it reads and writes.** Paths resolve against the repository root. This stage reads no
+# earlier stage. With `out_dir` empty it writes a scratch copy to `<run>/explore/filtering`, where
+# `<run>` is `$PHI_LAB_RUN` or else the most recent finished reproduction under `runs/` (or to
+# `runs/explore/filtering` when there is none yet), never over a reproduction's own
+# `<run>/filtering`; `phi-lab reproduce` sets `run_dir` and `out_dir`. On 2 CPU cores this stage took
+# 45 s in the smoke reproduction and about 4 min in the micro one (most of it embedding files); the
+# defaults below sample more files than either.
 
 # %% tags=["parameters"]
-run_dir: str = "runs/dev"  # run directory (set by phi-lab reproduce)
-out_dir: str = "runs/dev/filtering"  # this stage's outputs (set by phi-lab reproduce)
+run_dir: str = ""  # run directory (empty: $PHI_LAB_RUN, else the latest finished reproduction in runs/)
+out_dir: str = ""  # this stage's outputs (empty: a scratch directory, <run>/explore/filtering)
 corpus: str = "offline"  # 'offline' (this interpreter's Python files), a directory, or a .jsonl/.parquet file
 n_corpus: int = 2000  # files sampled from the corpus and filtered (paper: the whole 35B-token corpus)
 n_annotate: int = 400  # of those, files the annotator labels (paper: ~100K)
@@ -37,14 +45,11 @@ keep_fraction: float = 0.3  # fraction of the corpus the filter keeps
 seed: int = 0  # order of the offline corpus
 
 # %%
-import json
-from pathlib import Path
+from phi_lab.paths import repo_path, stage_dirs
 
-from IPython.display import Image, Markdown, display
-
-from phi_lab.cli import main as phi_lab
-
-out = Path(out_dir)
+dirs = stage_dirs("filtering", run_dir, out_dir, needs_run=False)
+print(dirs.describe())
+out = dirs.out
 labels, clf_dir, filtered = out / "labels.jsonl", out / "classifier", out / "filtered"
 
 # %% [markdown]
@@ -54,47 +59,64 @@ labels, clf_dir, filtered = out / "labels.jsonl", out / "classifier", out / "fil
 
 # %%
 from phi_lab.data import read_source, write_documents
+from phi_lab.filtering.run import CorpusSpec
 
 snapshot = out / "corpus.jsonl"
-kwargs = dict(seed=seed, max_file_bytes=max_file_kb * 1024, include_site_packages=include_site_packages)
-docs = read_source(corpus, **(kwargs if corpus == "offline" else {}))
+if corpus == "offline":
+    docs = read_source(
+        "offline", seed=seed, max_file_bytes=max_file_kb * 1024, include_site_packages=include_site_packages
+    )
+else:
+    docs = read_source(repo_path(corpus))
 n_docs = write_documents(docs, snapshot, limit=n_corpus)
-common = ["--corpus", str(snapshot)]
 f"{n_docs} documents in {snapshot}"
 
 # %% [markdown]
 # ## 1. Annotate a sample
 
 # %%
-annotate = ["filter", "annotate", *common, "--max-documents", str(n_annotate), "--annotator", annotator]
-if annotator == "openai":
-    annotate += ["--model", llm_model]
-assert phi_lab([*annotate, "--out", str(labels)]) == 0
+from phi_lab.filtering.run import annotate_corpus
+
+annotate_corpus(
+    CorpusSpec([str(snapshot)], max_documents=n_annotate),
+    labels,
+    annotator=annotator,
+    model=llm_model or None,
+)
 
 # %% [markdown]
 # ## 2. Learn the labels from embeddings (random forest), scored on a held-out split
 
 # %%
-assert phi_lab(["filter", "fit", "--labels", str(labels), "--embedder", embedder,
-                "--n-estimators", str(n_estimators), "--seed", str(seed), "--out", str(clf_dir)]) == 0
-classifier = json.loads((clf_dir / "classifier.json").read_text())
+from IPython.display import Markdown, display
+
+from phi_lab.filtering.run import fit_filter
+
+spec = embedder if embedder == "minilm" else str(repo_path(embedder))
+classifier = fit_filter(labels, clf_dir, embedder=spec, n_estimators=n_estimators, seed=seed)
 display(Markdown("| metric | held-out |\n|---|---|\n" + "\n".join(
-    f"| {k} | {v:.3f} |" for k, v in classifier["metrics"].items() if isinstance(v, float))))
+    f"| {k} | {v:.3f} |" for k, v in classifier["heldout"].items() if isinstance(v, float))))
 
 # %% [markdown]
 # ## 3. Filter the corpus
 
 # %%
-assert phi_lab(["filter", "apply", *common, "--max-documents", str(n_corpus), "--classifier", str(clf_dir),
-                "--keep-fraction", str(keep_fraction), "--out", str(filtered)]) == 0
-manifest = json.loads((filtered / "manifest.json").read_text())
+from IPython.display import Image
+
+from phi_lab.filtering.run import apply_filter
+
+manifest = apply_filter(
+    CorpusSpec([str(snapshot)], max_documents=n_corpus), clf_dir, filtered, keep_fraction=keep_fraction
+)
 display(Image(filename=str(filtered / "histograms.png")))
 
 # %%
+import json
+
 metrics = {
     "annotated": n_annotate,
     "annotator": annotator,
-    "heldout": classifier["metrics"],
+    "heldout": classifier["heldout"],
     "n_documents": manifest["n_documents"],
     "n_kept": manifest["n_kept"],
     "kept_fraction": manifest["kept_fraction"],

@@ -20,10 +20,17 @@
 # The offline backend (the default) builds both procedurally and from documented functions of the
 # corpus, checks every solution against its tests in the sandbox, and labels every record
 # `backend: offline`. With `backend: openai` the same pipeline asks an OpenAI-compatible endpoint.
+#
+# **Where it reads and writes.** Paths resolve against the repository root. This stage reads no
+# earlier stage. With `out_dir` empty it writes a scratch copy to `<run>/explore/synthesis`, where
+# `<run>` is `$PHI_LAB_RUN` or else the most recent finished reproduction under `runs/` (or to
+# `runs/explore/synthesis` when there is none yet), never over a reproduction's own
+# `<run>/synthesis`; `phi-lab reproduce` sets `run_dir` and `out_dir`. About 10 s on 2 CPU cores
+# (smoke and micro reproductions).
 
 # %% tags=["parameters"]
-run_dir: str = "runs/dev"  # run directory (set by phi-lab reproduce)
-out_dir: str = "runs/dev/synthesis"  # this stage's outputs (set by phi-lab reproduce)
+run_dir: str = ""  # run directory (empty: $PHI_LAB_RUN, else the latest finished reproduction in runs/)
+out_dir: str = ""  # this stage's outputs (empty: a scratch directory, <run>/explore/synthesis)
 backend: str = "offline"  # 'offline' or 'openai' (OpenAI-compatible API; key from the environment)
 llm_model: str = ""  # model of the openai backend, e.g. gpt-3.5-turbo
 n_exercises: int = 300  # CodeExercises records to keep (paper: ~880K)
@@ -31,26 +38,30 @@ n_textbooks: int = 60  # textbook sections to keep (paper: <1B tokens)
 seed: int = 0  # sampler seed
 
 # %%
-import json
-from pathlib import Path
+from phi_lab.paths import stage_dirs
 
-from IPython.display import Markdown, display
-
-from phi_lab.cli import main as phi_lab
-
-out = Path(out_dir)
-model = ["--model", llm_model] if backend == "openai" else []
+dirs = stage_dirs("synthesis", run_dir, out_dir, needs_run=False)
+print(dirs.describe())
+out = dirs.out
 
 # %%
-assert phi_lab(["synth", "exercises", "--backend", backend, *model, "--n", str(n_exercises),
-                "--seed", str(seed), "--out", str(out / "exercises"), "--quiet"]) == 0
-assert phi_lab(["synth", "textbooks", "--backend", backend, *model, "--n", str(n_textbooks),
-                "--seed", str(seed), "--out", str(out / "textbooks"), "--quiet"]) == 0
+from phi_lab.synthesis.pipeline import SynthConfig, run_synthesis
+
+cards = {}
+for kind, n in (("exercises", n_exercises), ("textbooks", n_textbooks)):
+    cfg = SynthConfig(kind=kind, out=out / kind, n=n, backend=backend, seed=seed, model=llm_model or None)
+    cards[kind] = run_synthesis(cfg, progress=True)
+    if not cards[kind]["complete"]:
+        raise RuntimeError(f"{kind}: only {cards[kind]['n_kept']} of {n} kept; see {out / kind / 'dataset_card.md'}")
 
 # %% [markdown]
 # ## A look at the data
 
 # %%
+import json
+
+from IPython.display import Markdown, display
+
 first = json.loads((out / "exercises" / "exercises.jsonl").open().readline())
 display(Markdown(f"**Exercise** `{first['id']}`\n```python\n{first['prompt']}{first['solution']}\n```"))
 book = json.loads((out / "textbooks" / "textbooks.jsonl").open().readline())

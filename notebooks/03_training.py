@@ -17,12 +17,23 @@
 # linear warmup/decay, finetuning a lower learning rate (phi-1: batch 256, lr 1e-4, warmup 50).
 #
 # This notebook packs the three datasets with one tokenizer, then launches every run **as its own
-# process** (`phi-lab train`) and streams its log: the kernel never holds a training loop, and an
-# interrupted run continues with `--resume`.
+# process** (`phi_lab.training.grid.train_grid`) and streams its log here: the kernel never holds a
+# training loop, and re-running the cell after an interruption resumes each run from its last
+# checkpoint. The grid and the table of models it writes (`models.json`, read by notebooks 04-07)
+# live in `phi_lab.training.grid`.
+#
+# **How long.** On 2 CPU cores the training stage took 56 s in the smoke reproduction (6 runs) and
+# about 9 min in the micro one (24 runs: 2 sizes x 2 budgets x 3 datasets x base/finetuned).
+#
+# **Where it reads and writes.** Paths resolve against the repository root. It reads the filtering
+# and synthesis outputs of `run_dir` (empty: `$PHI_LAB_RUN`, else the most recent finished
+# reproduction under `runs/`). With `out_dir` empty it trains into a scratch directory,
+# `<run>/explore/training`, never over the reproduction's own `<run>/training`;
+# `phi-lab reproduce` sets both.
 
 # %% tags=["parameters"]
-run_dir: str = "runs/dev"  # run directory (set by phi-lab reproduce)
-out_dir: str = "runs/dev/training"  # this stage's outputs (set by phi-lab reproduce)
+run_dir: str = ""  # reproduction to read (empty: $PHI_LAB_RUN, else the latest finished one in runs/)
+out_dir: str = ""  # this stage's outputs (empty: a scratch directory, <run>/explore/training)
 model_presets: list = ["smoke"]  # training presets, one per model size (paper: 350M and 1.3B)
 pretrain_steps: list = [30]  # token budgets as optimizer steps of the preset (paper: 26B..76B tokens)
 datasets: list = ["unfiltered", "filtered", "codetextbook"]  # Figure 2.1's three pretraining datasets
@@ -35,15 +46,11 @@ device: str = "cpu"  # cpu or cuda
 seed: int = 0  # corpus order, data split and training seed
 
 # %%
-import json
-from pathlib import Path
+from phi_lab.paths import repo_path, stage_dirs
 
-from phi_lab.cli import main as phi_lab
-from phi_lab.data import default_tokenizer
-from phi_lab.model.tokenizer import PhiTokenizer
-from phi_lab.training.launch import run_training
-
-run, out = Path(run_dir), Path(out_dir)
+dirs = stage_dirs("training", run_dir, out_dir)
+print(dirs.describe())
+run, out = dirs.run, dirs.out
 corpus = run / "filtering" / "corpus.jsonl"  # the sample the filter scored: the unfiltered baseline
 kept = run / "filtering" / "filtered" / "kept.jsonl"
 textbooks = run / "synthesis" / "textbooks" / "textbooks.jsonl"
@@ -53,66 +60,50 @@ exercises = run / "synthesis" / "exercises" / "exercises.jsonl"
 # ## 1. One tokenizer, three packed datasets (+ CodeExercises)
 
 # %%
+import json
+
+from phi_lab.data.pack_sources import load_tokenizer, pack_sources
+from phi_lab.training.grid import FINETUNE_DATA
+
 tok_dir = out / "tokenizer"
-tok = PhiTokenizer.from_pretrained(tokenizer) if Path(tokenizer).is_dir() else default_tokenizer(tokenizer)
+tok_path = repo_path(tokenizer)
+tok = load_tokenizer(tok_path) if tok_path.is_dir() else load_tokenizer(vocab_size=tokenizer)
 tok.save(tok_dir)
 sources = {
-    "unfiltered": [str(corpus)],
-    "filtered": [str(kept)],
-    "codetextbook": [str(kept), str(textbooks)],
-    "codeexercises": [str(exercises)],
+    "unfiltered": [corpus],
+    "filtered": [kept],
+    "codetextbook": [kept, textbooks],
+    FINETUNE_DATA: [exercises],
 }
 packed = {}
-for name in [*datasets, "codeexercises"]:
+for name in [*datasets, FINETUNE_DATA]:
     packed[name] = out / "data" / name
-    assert phi_lab(["data", "pack", "--source", *sources[name], "--tokenizer", str(tok_dir), "--seed", str(seed),
-                    "--out", str(packed[name]), "--quiet"]) == 0
+    pack_sources(sources[name], packed[name], tokenizer=tok_dir, seed=seed, progress=False)
 {name: json.loads((d / "manifest.json").read_text())["tokens"] for name, d in packed.items()}
-
 
 # %% [markdown]
 # ## 2. Pretrain every (size, budget, dataset), then finetune each on CodeExercises
+# Each run's log streams below as it trains (one line per `log_every` steps, and its validation loss).
 
 # %%
-def train(name: str, preset: str, data: Path, *extra: str, init: Path | None = None) -> Path:
-    """One run in its own process (resumed if interrupted); returns its final checkpoint."""
-    return run_training(preset, out / "runs" / name, "--device", device, "--seed", str(seed), *extra,
-                        data=str(data), init=init)
+from phi_lab.training.grid import MODELS_FILE, Finetune, figure_2_1_grid, train_grid, write_models
 
-
-models = []
-for preset in model_presets:
-    for steps in pretrain_steps:
-        for data in datasets:
-            base = f"{preset}-{steps}-{data}"
-            ckpt = train(base, preset, packed[data], "--max-steps", str(steps))
-            cfg = json.loads((out / "runs" / base / "run.json").read_text())["config"]
-            tokens = steps * cfg["batch_size"] * cfg["seq_len"]
-            models.append(dict(name=base, preset=preset, steps=steps, tokens=tokens, data=data, finetuned=False,
-                               path=str(ckpt)))
-            ft = train(f"{base}-ft", preset, packed["codeexercises"], "--max-steps", str(finetune_steps),
-                       "--lr", str(finetune_lr), "--warmup-steps", str(finetune_warmup),
-                       "--weight-decay", str(finetune_weight_decay), init=ckpt)
-            models.append(dict(name=f"{base}-ft", preset=preset, steps=steps, tokens=tokens, data=data,
-                               finetuned=True, path=str(ft)))
+grid = figure_2_1_grid(model_presets, pretrain_steps, datasets)
+finetune = Finetune(finetune_steps, finetune_lr, finetune_warmup, finetune_weight_decay)
+models = train_grid(grid, packed, out / "runs", finetune, device=device, seed=seed)
+write_models(out / MODELS_FILE, models)
+[m.name for m in models]
 
 # %% [markdown]
 # ## 3. Loss curves
 
 # %%
-import matplotlib.pyplot as plt
+from phi_lab.reporting import loss_curves, save_figure
 
-fig, ax = plt.subplots(figsize=(7, 4))
-for m in models:
-    rows = [json.loads(line) for line in (Path(m["path"]).parents[1] / "metrics.jsonl").open()]
-    pts = [(r["step"], r["loss"]) for r in rows if "loss" in r and "val_loss" not in r]
-    ax.plot(*zip(*pts), label=m["name"], lw=1)
-ax.set(xlabel="step", ylabel="train loss", yscale="log")
-ax.legend(fontsize=6)
-fig.savefig(out / "loss_curves.png", dpi=120, bbox_inches="tight")
+curves = loss_curves({m.name: m.run_dir for m in models})
+save_figure(curves, out / "loss_curves.png", dpi=120)
+curves
 
 # %%
-(out / "models.json").write_text(json.dumps(models, indent=2))
-metrics = {"models": models, "tokenizer": tok.fingerprint(), "vocab_size": tok.vocab_size}
+metrics = {"models": [m.to_json() for m in models], "tokenizer": tok.fingerprint(), "vocab_size": tok.vocab_size}
 (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-[m["name"] for m in models]

@@ -18,10 +18,16 @@
 # that shows the paper's data effect at small scale. Table 2's graded score comes from an LLM grader
 # when `llm_model` is set and `OPENAI_API_KEY` is in the environment, otherwise from running the
 # problems' tests (and the outputs say which).
+#
+# **Where it reads and writes.** Paths resolve against the repository root. It evaluates the models
+# of `run_dir`'s training stage (empty: `$PHI_LAB_RUN`, else the most recent finished reproduction
+# under `runs/`). With `out_dir` empty it writes a scratch copy to `<run>/explore/evaluation`, never
+# over the reproduction's own `<run>/evaluation`; `phi-lab reproduce` sets both. On 2 CPU cores:
+# 18 s for the smoke reproduction's 6 models, about 2 min for the micro one's 24.
 
 # %% tags=["parameters"]
-run_dir: str = "runs/dev"  # run directory (set by phi-lab reproduce)
-out_dir: str = "runs/dev/evaluation"  # this stage's outputs (set by phi-lab reproduce)
+run_dir: str = ""  # reproduction to read (empty: $PHI_LAB_RUN, else the latest finished one in runs/)
+out_dir: str = ""  # this stage's outputs (empty: a scratch directory, <run>/explore/evaluation)
 humaneval_limit: int = 0  # only the first N HumanEval problems (0: all 164)
 mbpp_limit: int = 0  # only the first N MBPP test problems (0: all 500)
 mbpp_path: str = ""  # mbpp.jsonl (empty: PHI_LAB_MBPP or ../shared/data/mbpp/ beside the checkout)
@@ -31,55 +37,52 @@ device: str = "cpu"  # cpu or cuda
 seed: int = 0  # sampling seed (greedy decoding ignores it)
 
 # %%
-import json
-from pathlib import Path
-
 from IPython.display import Markdown, display
 
-from phi_lab.cli import main as phi_lab
-from phi_lab.paths import default_mbpp_path
+from phi_lab.paths import default_mbpp_path, repo_path, stage_dirs
+from phi_lab.training.grid import read_models
 
-run, out = Path(run_dir), Path(out_dir)
-models = json.loads((run / "training" / "models.json").read_text())
-mbpp = mbpp_path or str(default_mbpp_path())
+dirs = stage_dirs("evaluation", run_dir, out_dir)
+print(dirs.describe())
+run, out = dirs.run, dirs.out
+models = read_models(run / "training")
+mbpp = repo_path(mbpp_path) if mbpp_path else default_mbpp_path()
 # MBPP is not bundled (CC-BY 4.0, read from a path): without it the MBPP columns stay empty, loudly.
-has_mbpp = Path(mbpp).exists()
+has_mbpp = mbpp.exists()
 if not has_mbpp:
     display(Markdown(f"**MBPP not found at `{mbpp}`**: its columns are left empty. Set `mbpp_path` or "
                      "`PHI_LAB_MBPP` to an mbpp.jsonl to fill them."))
-gen = ["--temperature", "0", "--max-new-tokens", str(max_new_tokens), "--seed", str(seed),
-       "--device", device]
-
-
-def summary(path: Path) -> dict:
-    return json.loads((path / "summary.json").read_text())
-
 
 # %%
+from phi_lab.evaluation.run import SamplingOptions, run_grade, run_humaneval, run_likelihood, run_mbpp
+
+greedy = dict(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed, device=device)
+he_limit, mb_limit = humaneval_limit or None, mbpp_limit or None
 rows = []
 for m in models:
-    d = out / m["name"]
-    he = ["--limit", str(humaneval_limit)] if humaneval_limit else []
-    mb = ["--limit", str(mbpp_limit)] if mbpp_limit else []
-    grader = ["--llm-model", llm_model] if llm_model else []
-    assert phi_lab(["eval", "humaneval", "--model", m["path"], "--n", "1", *gen, *he, "--out", str(d / "humaneval")]) == 0
-    if has_mbpp:
-        assert phi_lab(["eval", "mbpp", "--model", m["path"], "--n", "1", "--mbpp", mbpp, *gen, *mb, "--out", str(d / "mbpp")]) == 0
-    for bench, limit in (("humaneval", he), ("mbpp", mb))[: 2 if has_mbpp else 1]:
-        assert phi_lab(["eval", "likelihood", "--model", m["path"], "--benchmark", bench, "--mbpp", mbpp, *limit,
-                        "--device", device, "--out", str(d / f"nll-{bench}")]) == 0
-    assert phi_lab(["eval", "grade", "--model", m["path"], *gen, *grader, "--out", str(d / "graded")]) == 0
-    graded = summary(d / "graded")
+    d = out / m.name
+    he = run_humaneval(d / "humaneval", model=m.path, sampling=SamplingOptions(**greedy, limit=he_limit))
+    mb = (
+        run_mbpp(d / "mbpp", model=m.path, mbpp=mbpp, sampling=SamplingOptions(**greedy, limit=mb_limit))
+        if has_mbpp
+        else None
+    )
+    nll = {
+        bench: run_likelihood(m.path, d / f"nll-{bench}", benchmark=bench, mbpp=mbpp, limit=limit, device=device)
+        for bench, limit in (("humaneval", he_limit), ("mbpp", mb_limit))[: 2 if has_mbpp else 1]
+    }
+    graded = run_grade(d / "graded", model=m.path, llm_model=llm_model or None, sampling=SamplingOptions(**greedy))
     rows.append({
-        **m,
-        "humaneval_pass1": summary(d / "humaneval")["pass@1"],
-        "mbpp_pass1": summary(d / "mbpp")["pass@1"] if has_mbpp else None,
-        "humaneval_nll": summary(d / "nll-humaneval")["nll_per_token"],
-        "mbpp_nll": summary(d / "nll-mbpp")["nll_per_token"] if has_mbpp else None,
+        **m.to_json(),
+        "humaneval_pass1": he["pass@1"],
+        "mbpp_pass1": mb["pass@1"] if mb else None,
+        "humaneval_nll": nll["humaneval"]["nll_per_token"],
+        "mbpp_nll": nll["mbpp"]["nll_per_token"] if has_mbpp else None,
         "graded_score": None if graded["score_percent"] is None else graded["score_percent"] / 100,
         "grader": graded["grader"],
-        "isolation": summary(d / "humaneval").get("isolation"),
+        "isolation": he.get("isolation"),
     })
+
 
 # %%
 def fmt(x, spec: str) -> str:
@@ -92,6 +95,8 @@ display(Markdown("| model | HumanEval | MBPP | HumanEval NLL | MBPP NLL | graded
     for r in rows)))
 
 # %%
+import json
+
 (out / "results.json").write_text(json.dumps(rows, indent=2))
 metrics = {"models": len(rows), "results": rows}
 (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -14,50 +14,54 @@
 # Collects the stages' outputs into the paper's figures and tables, with this run's numbers beside
 # the paper's. At CPU scale the models are tiny and pass@1 is mostly 0%; the solution-likelihood
 # panel of Figure 2.1 is where the effect of data quality shows. `report.html` holds everything.
+#
+# **Where it reads and writes.** Paths resolve against the repository root. It reads the stages of
+# `run_dir` (empty: `$PHI_LAB_RUN`, else the most recent finished reproduction under `runs/`).
+# Under `phi-lab reproduce` the figures, tables and `report.html` go into the run directory itself;
+# with `out_dir` empty (exploring) they go to `<run>/explore/report` instead, so the reproduction's
+# own report is never overwritten. A few seconds.
 
 # %% tags=["parameters"]
-run_dir: str = "runs/dev"  # run directory (set by phi-lab reproduce)
-out_dir: str = "runs/dev/report"  # this stage's outputs (set by phi-lab reproduce)
+run_dir: str = ""  # reproduction to read (empty: $PHI_LAB_RUN, else the latest finished one in runs/)
+out_dir: str = ""  # this stage's outputs (empty: a scratch directory, <run>/explore/report)
 title: str = "phi-lab: Textbooks Are All You Need, reproduced"  # title of report.html
 
 # %%
 import json
-from pathlib import Path
+import shutil
 
-import torch
+from phi_lab.paths import stage_dirs
+
+dirs = stage_dirs("report", run_dir, out_dir)
+print(dirs.describe())
+run, out, publish = dirs.run, dirs.out, dirs.publish
+results = json.loads((run / "evaluation" / "results.json").read_text())
+# What earlier stages published into the run (Figure 3.1, Table 3) joins this report's own outputs.
+for name in ("figure_3_1.png", "table_3.md"):
+    if publish != run and (run / name).exists():
+        shutil.copy(run / name, publish / name)
+
+# %%
 from IPython.display import Image, Markdown, display
 
 from phi_lab import reporting
-from phi_lab.model.hf_format import read_config
-from phi_lab.model.phi import Phi
+from phi_lab.model.tools import model_info
 
-run, out = Path(run_dir), Path(out_dir)
-results = json.loads((run / "evaluation" / "results.json").read_text())
-
-
-def n_params(path: str) -> int:
-    config = read_config(path)
-    with torch.device("meta"):
-        return Phi(config).num_parameters()
-
-
-params = {r["name"]: n_params(r["path"]) for r in results}
+params = {r["name"]: model_info(path=r["path"])["parameters"] for r in results}
+reporting.figure_2_1(results, publish / "figure_2_1.png")
+display(Image(filename=str(publish / "figure_2_1.png")))
 
 # %%
-reporting.figure_2_1(results, run / "figure_2_1.png")
-display(Image(filename=str(run / "figure_2_1.png")))
-
-# %%
-(run / "table_1.md").write_text(reporting.table_1(results, params))
+(publish / "table_1.md").write_text(reporting.table_1(results, params))
 grader = results[0]["grader"] if results else "-"
 graded = [{"name": r["name"], "score": r["graded_score"], "humaneval_pass1": r["humaneval_pass1"]} for r in results]
-(run / "table_2.md").write_text(reporting.table_2(graded, grader))
+(publish / "table_2.md").write_text(reporting.table_2(graded, grader))
 for t in ("table_1.md", "table_2.md", "table_3.md"):
-    if (run / t).exists():
-        display(Markdown((run / t).read_text()))
+    if (publish / t).exists():
+        display(Markdown((publish / t).read_text()))
 
 # %%
-page = reporting.report_html(run, title=title)
+page = reporting.report_html(publish, title=title)
 metrics = {"report": str(page), "figures": ["figure_2_1.png", "figure_3_1.png"],
            "tables": ["table_1.md", "table_2.md", "table_3.md"]}
 (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
