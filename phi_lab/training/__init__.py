@@ -6,7 +6,9 @@ checkpoint    atomic checkpoint directories (transformers format + trainer_state
 data          --data specs and preset defaults -> packed directories -> seekable, rank-aware streams
 distributed   process groups for single process, torchrun (DDP) and DeepSpeed
 metrics       metrics.jsonl + TensorBoard, peak FLOP/s table and MFU
-launch        command lines for torchrun / deepspeed, and `launch()` to start training as a subprocess
+launch        command lines for torchrun / deepspeed, and `launch()` / `run_training()` to train in a subprocess
+flags         `phi-lab train` options derived from TrainConfig's fields (and back, for launched workers)
+grid          Figure 2.1's grid of runs and the models table (models.json) notebooks 03-07 share
 """
 
 from phi_lab.training.config import PRESETS, TrainConfig
