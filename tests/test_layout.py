@@ -11,7 +11,12 @@ import phi_lab
 
 PKG = Path(phi_lab.__file__).parent
 # Stdlib-only scripts the sandbox runs by path; they import each other as top-level modules.
-SCRIPTS = {"phi_lab.sandbox.server", "phi_lab.sandbox.wrapper", "phi_lab.sandbox.rpc"}
+SCRIPTS = {
+    "phi_lab.sandbox.server",
+    "phi_lab.sandbox.wrapper",
+    "phi_lab.sandbox.rpc",
+    "phi_lab.sandbox.namespaces",
+}
 
 
 def _modules() -> dict[str, Path]:

@@ -4,19 +4,23 @@ Every sample runs in a fresh process tree forked from a *fork server* (`server.p
 worker, started once with the interpreter already loaded), so a sample costs a few forks instead of an
 interpreter start-up. What runs inside is `wrapper.py`:
 
-- isolation "namespaces" (root, kernel permits unshare): each server is init of its own pid namespace
-  in a mount namespace where the filesystem is read-only except the samples' private tmpfs, and
-  directories other users cannot enter (/root) are hidden, and a network namespace with no interface
-  up. Each sample gets a fresh IPC namespace and a fresh working directory (removed after it), runs as an unprivileged uid of its own
-  (so RLIMIT_NPROC bounds fork bombs per sample) and cannot signal the harness or the server. After
-  every sample the server SIGKILLs and reaps everything else in its pid namespace (`setsid` or not),
-  so the next sample starts alone; if the server dies, the kernel kills everything in it.
-- isolation "limits" (fallback, with a loud warning): rlimits, its own session, subreaper sweeps of
-  all descendants, and a per-sample uid sweep when running as root.
+- isolation "namespaces-root" (the harness is root) and "namespaces-user" (an ordinary user, where the
+  kernel allows unprivileged user namespaces): each server is init of its own pid namespace, in a
+  mount namespace whose `/` shows only the system directories and the interpreter, read-only, and the
+  samples' private tmpfs (`namespaces.build_root`), and in a network namespace with no interface up.
+  Each sample gets a fresh IPC namespace and a fresh working directory, runs as an unprivileged uid
+  of its own (root) or in a user namespace of its own without any capability (user), so RLIMIT_NPROC
+  bounds fork bombs per sample, and cannot see or signal the harness, its checker or the server.
+  After every sample the server SIGKILLs and reaps everything else in its pid namespace (`setsid` or
+  not), so the next sample starts alone; if the server dies, the kernel kills everything in it.
+- isolation "limits" (fallback, with a loud warning; refused while secrets are in the environment
+  unless allowed, see `isolation`): rlimits, its own session, subreaper sweeps of all descendants,
+  and a per-sample uid sweep when running as root.
 
 Limits: wall clock (enforced from this process, which tells the server to SIGKILL the sample and sweep;
-the sample cannot ignore it), address space (-> outcome `oom`), CPU time, file size, open files, processes. Environment
-scrubbed; stdout/stderr drained and capped. Each sample is a fresh fork, so nothing a sample changes
+the sample cannot ignore it), address space (-> outcome `oom`), CPU time, file size, open files,
+processes. The environment of servers, checkers and samples is an allow-list (`isolation.base_env`);
+stdout/stderr drained and capped. Each sample is a fresh fork, so nothing a sample changes
 reaches the server or any other sample; if a server dies, its sample reads as `error` and the next
 sample gets a new server.
 
@@ -30,6 +34,9 @@ Two kinds of job, two meanings of *passed* (exit codes and printed text never co
   process then writes `P<nonce>`. Every attack in issue #4 reads as failed, but code that knows this
   harness can reach the nonce in its own process, so use this only where the tests are themselves
   untrusted (LLM-written exercises) or there are none.
+
+Every result says which of the two decided it (`decided_by`: "trusted checker" or "in-process") and
+under which isolation.
 """
 
 from __future__ import annotations
@@ -57,8 +64,20 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from phi_lab.sandbox.isolation import (
+    SERVER,
+    allow_unisolated_default,
+    base_env,
+    check_unisolated,
+    isolation_reason,
+    resolve,
+)
+from phi_lab.sandbox.wrapper import kill_uid
+
 OUTCOMES = ("passed", "failed", "timeout", "oom", "error")
-_SERVER = str(Path(__file__).with_name("server.py"))
+# Who decided a result: the benchmark's tests in the trusted checker (CheckedSolution), or the
+# sample's own process (a program: "ran to its end without raising"; forgeable by code written for it).
+DECIDED_BY = ("trusted checker", "in-process")
 _CHECKER = str(Path(__file__).with_name("rpc.py"))
 # Forking the sample's tree is not the sample's time: the wall-clock limit gets this much on top.
 _START_GRACE_S = 0.05
@@ -143,6 +162,7 @@ class SandboxResult:
     outcome: str
     passed: bool
     isolation: str
+    decided_by: str = "in-process"
     detail: str = ""
     stdout: str = ""
     stderr: str = ""
@@ -152,33 +172,8 @@ class SandboxResult:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-_isolation_lock = threading.Lock()
-_isolation_probe: dict[str, str] = {}
+_instances_lock = threading.Lock()
 _instances = 0
-
-
-def detect_isolation() -> str:
-    """'namespaces' where this process may create pid/mount/net namespaces, else 'limits' (cached)."""
-    with _isolation_lock:
-        if "auto" not in _isolation_probe:
-            _isolation_probe["auto"] = _probe_namespaces()
-        return _isolation_probe["auto"]
-
-
-def _probe_namespaces() -> str:
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        return "limits"
-    try:  # exactly what a fork server does per sample: unshare, fork pid 1, mount its /proc
-        proc = subprocess.run(
-            [sys.executable, "-I", "-B", "-S", _SERVER, "--probe"],
-            capture_output=True,
-            timeout=30,
-            env=_base_env(),
-            cwd="/",
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "limits"
-    return "namespaces" if proc.returncode == 0 else "limits"
 
 
 class Sandbox:
@@ -198,15 +193,18 @@ class Sandbox:
         isolation: str = "auto",
         python: str | None = None,
         site_packages: bool = False,
+        allow_unisolated: bool | None = None,
     ):
+        """`isolation`: "auto" (the strongest available), "namespaces" (either kind, else an error),
+        "namespaces-root", "namespaces-user" or "limits". `allow_unisolated`: run untrusted code under
+        "limits" even while the environment holds secret-looking variables (default: refuse, unless
+        PHI_LAB_ALLOW_UNISOLATED=1); see `phi_lab.sandbox.isolation`."""
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout}")
         if memory_mb < 64:
             raise ValueError(f"memory_mb must be >= 64 (the interpreter needs it), got {memory_mb}")
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        if isolation not in ("auto", "namespaces", "limits"):
-            raise ValueError(f"isolation must be auto, namespaces or limits, got {isolation!r}")
         self.timeout = float(timeout)
         self.memory_mb = int(memory_mb)
         self.workers = workers or os.cpu_count() or 1
@@ -217,27 +215,28 @@ class Sandbox:
         self.max_processes = max_processes
         self.python = python or sys.executable
         self.site_packages = site_packages
-        detected = detect_isolation()
-        if isolation == "namespaces" and detected != "namespaces":
-            raise RuntimeError("isolation='namespaces' requested but this machine does not permit it")
-        self.isolation = detected if isolation == "auto" else isolation
+        self.isolation = resolve(isolation)
+        self.allow_unisolated = allow_unisolated_default() if allow_unisolated is None else allow_unisolated
+        check_unisolated(self.isolation, self.allow_unisolated)  # before any server starts
         if self.isolation == "limits":
+            why = isolation_reason() or "isolation='limits' was asked for"
             warnings.warn(
-                "phi_lab.sandbox: kernel isolation unavailable (needs root and util-linux unshare); "
-                "running untrusted code with rlimits and process sweeps ONLY: no read-only filesystem, "
-                "network is reachable. Every result records isolation='limits'.",
+                f"phi_lab.sandbox: no kernel isolation ({why}); running untrusted code with rlimits and "
+                "process sweeps ONLY: samples run as this user, see this user's files and processes "
+                "and reach the network. Every result records isolation='limits'.",
                 RuntimeWarning,
                 stacklevel=2,
             )
-        # Namespaces can expose an interpreter living under /root; plain limits cannot, so there the
-        # sample keeps the harness's uid when the interpreter is unreadable to others.
-        self._expose = sorted({sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(self.python))})
+        # With "limits" the sample keeps the harness's uid when the interpreter is unreadable to
+        # others (nothing could run it); namespaces bind it into the samples' view instead.
+        expose = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(self.python))}
         self._drop_uid = os.geteuid() == 0 and (
-            self.isolation == "namespaces" or not any(_closed(p) for p in self._expose)
+            self.isolation == "namespaces-root"
+            or (self.isolation == "limits" and not any(_closed(p) for p in expose))
         )
         # Each concurrent sample gets its own uid so per-uid limits and sweeps never cross samples.
         global _instances
-        with _isolation_lock:
+        with _instances_lock:
             _instances += 1
             self._uid_base = 100_000 + (os.getpid() % 3000) * 4096 + (_instances % 16) * 256
         self._free_slots = list(range(256))
@@ -257,6 +256,7 @@ class Sandbox:
 
     # -- public API ---------------------------------------------------------------------------------
     def run(self, program: str | CheckedSolution) -> SandboxResult:
+        check_unisolated(self.isolation, self.allow_unisolated)  # the environment may have changed
         with self._slot_lock:
             slot = self._free_slots.pop()
         try:
@@ -269,6 +269,7 @@ class Sandbox:
         self, programs: list[str] | list[CheckedSolution], progress: bool = False
     ) -> list[SandboxResult]:
         """Results in input order."""
+        check_unisolated(self.isolation, self.allow_unisolated)
         results: list[SandboxResult | None] = [None] * len(programs)
         bar = None
         if progress:
@@ -301,10 +302,9 @@ class Sandbox:
         tmpfs = max(4 * self.max_file_mb, 64) * 2**20  # room for what one sample may write
         return [
             *py,
-            _SERVER,
+            SERVER,
             f"mode={self.isolation}",
             f"tmpfs_bytes={tmpfs}",
-            *(f"expose={p}" for p in self._expose),
         ]
 
     def _acquire(self, checked: bool = False) -> _ForkServer:
@@ -323,7 +323,7 @@ class Sandbox:
             cpu = cpus[self._started % len(cpus)]
             self._started += 1
         # A checked sample's server starts its checker at the same time: both interpreters load at once.
-        server = _ForkServer(self._server_argv(), _base_env(), cpu, self._checker_argv() if checked else None)
+        server = _ForkServer(self._server_argv(), base_env(), cpu, self._checker_argv() if checked else None)
         with self._servers_lock:
             self._servers.add(server)
         return server
@@ -365,11 +365,11 @@ class Sandbox:
         out = err = verdict = b""
         try:
             # The sample's working directory is made by the sample's process itself (on the server's
-            # private tmpfs with isolation "namespaces"); HOME and TMPDIR point there.
+            # private tmpfs with kernel isolation); HOME and TMPDIR point there.
             fields = {
                 "uid": uid,
                 "checked": int(checked),
-                "env": [f"{k}={v}" for k, v in _base_env().items()],
+                "env": [f"{k}={v}" for k, v in base_env().items()],
                 "memory_bytes": self.memory_mb * 2**20,
                 "cpu_seconds": self.cpu_seconds,
                 "fsize_bytes": self.max_file_mb * 2**20,
@@ -413,7 +413,7 @@ class Sandbox:
             if server is not None:
                 self._release(server, healthy)
             if not healthy and uid is not None and self.isolation == "limits":
-                _kill_uid(uid)  # the server's own sweep may not have run
+                kill_uid(uid)  # the server's own sweep may not have run
         if died and verdict != b"P" + nonce.encode():
             outcome, detail = "error", "the sandbox's fork server died during this sample"
         elif status is None and not died:
@@ -425,6 +425,7 @@ class Sandbox:
             outcome=outcome,
             passed=outcome == "passed",
             isolation=self.isolation,
+            decided_by="trusted checker" if checked else "in-process",
             detail=detail,
             stdout=out[:cap].decode("utf-8", "replace"),
             stderr=err[:cap].decode("utf-8", "replace"),
@@ -485,7 +486,7 @@ class _ForkServer:
         self.cpu = cpu  # where its checked samples and their checker run (see _Checker)
         self.env = env
         self.checker: _Checker | None = None  # started with the first checked sample
-        # Where the server's samples get their working directories (with isolation "namespaces" a
+        # Where the server's samples get their working directories (with kernel isolation a
         # private tmpfs is mounted over it in the server's own mount namespace).
         self.root = tempfile.mkdtemp(prefix="phi-sandbox-")
         os.chmod(self.root, 0o755)
@@ -697,17 +698,6 @@ def _close_servers(lock: threading.Lock, servers: set[_ForkServer], idle: list[_
         server.close()
 
 
-def _base_env() -> dict[str, str]:
-    # Nothing from the harness's environment: no keys, tokens, proxies or PYTHON* settings.
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/",
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONIOENCODING": "utf-8",
-    }
-
-
 def _config_args(cfg: dict) -> list[str]:
     args = []
     for key, value in cfg.items():
@@ -760,9 +750,3 @@ def _closed(path: str) -> bool:
         except OSError:
             return True
     return False
-
-
-def _kill_uid(uid: int) -> None:
-    """From a helper running as `uid`, kill(-1) reaches every process of that uid and nothing else."""
-    code = f"import os\nos.setgid({uid})\nos.setuid({uid})\nos.kill(-1, 9)"
-    subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, timeout=10)

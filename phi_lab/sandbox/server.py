@@ -12,13 +12,14 @@ a time:
     harness -> server   K<seq>                       (kill sample <seq>: its wall clock ran out)
     server  -> harness  X<seq> <exit code>           (nothing of the sample is left; code < 0: signal)
 
-With isolation "namespaces" the server is pid 1 of a pid namespace of its own, in a mount namespace
-where the whole filesystem is read-only but for a private tmpfs for the samples' directories, and
-directories other users cannot enter (/root) are hidden, and in an empty network namespace; each
-sample is a fresh fork that unshares its own IPC namespace, and after each sample the server kills and reaps everything left
-in its pid namespace and removes the sample's directory (see `wrapper`). The
-launcher (the process the harness started) stays outside; the server dies with it (PDEATHSIG), and
-everything in the namespace dies with the server.
+With kernel isolation ("namespaces-root", or "namespaces-user" for a harness that is not root: see
+`namespaces`) the server is pid 1 of a pid namespace of its own, in a mount namespace whose `/` shows
+the samples nothing but the system directories and the interpreter (read-only) and a private tmpfs for
+their working directories, and in an empty network namespace; each sample is a fresh fork with its own
+IPC namespace (and user namespace), and after each sample the server kills and reaps everything left
+in its pid namespace and empties the samples' tmpfs (see `wrapper`). The launcher (the process the
+harness started) stays outside; the server dies with it (PDEATHSIG), and everything in the namespace
+dies with the server.
 """
 
 import contextlib
@@ -30,6 +31,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import namespaces as ns
 import rpc  # noqa: F401  (loaded once here: every checked sample serves through it)
 import wrapper as w
 
@@ -68,12 +70,10 @@ def _high(fd: int) -> int:
 
 
 def _parse(fields: list[str]) -> dict:
-    cfg: dict = {"expose": [], "env": {}}
+    cfg: dict = {"env": {}}
     for field in fields:
         key, _, value = field.partition("=")
-        if key == "expose":
-            cfg["expose"].append(value)
-        elif key == "env":
+        if key == "env":
             name, _, val = value.partition("=")
             cfg["env"][name] = val
         elif key in ("mode", "root"):
@@ -83,9 +83,14 @@ def _parse(fields: list[str]) -> dict:
     return cfg
 
 
+# The checkout (or site-packages) holding phi_lab: never in the samples' view (the checker's source is there).
+_PACKAGE_HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 class Server:
     def __init__(self, cfg: dict, ctrl: socket.socket):
-        self.namespaces = cfg["mode"] == "namespaces"
+        self.mode = cfg["mode"]
+        self.namespaces = self.mode != "limits"
         self.root = cfg["root"]
         self.ctrl = ctrl
         self.retire = False
@@ -95,6 +100,9 @@ class Server:
         for name in _PRELOAD:
             with contextlib.suppress(ImportError):
                 __import__(name)
+        # As init of a pid namespace the server gets only the signals it handles: none, so no sample
+        # can interrupt it (Python's own SIGINT handler would be one).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         gc.collect()
         gc.freeze()  # forked samples then leave the server's objects alone: fewer pages copied
         self.warm = self.prefork()
@@ -137,23 +145,27 @@ class Server:
             try:
                 ours.close()
                 self.ctrl.close()  # the harness's socket is the server's alone
+                try:
+                    w.prepare_sample(self.mode)
+                    error = ""
+                except OSError as e:  # reported as the sample's setup failure once it arrives
+                    error = repr(e)
                 msg, fds, _flags, _addr = socket.recv_fds(theirs, 1 << 16, 5)
                 if not msg or len(fds) != 5:
                     os._exit(0)  # the server is gone (or sent nonsense): nothing to run
                 theirs.close()
-                self.start_sample(msg, [_high(fd) for fd in fds])
+                self.start_sample(msg, [_high(fd) for fd in fds], error)
             finally:
                 os._exit(3)  # never back into the server loop, whatever happened
         theirs.close()
         return pid, ours
 
-    def start_sample(self, msg: bytes, fds: list[int]) -> None:
+    def start_sample(self, msg: bytes, fds: list[int], error: str) -> None:
         """In the (pre)forked child: the sample's own process. Never returns."""
         cfg = _parse(msg[1:].decode("utf-8", "surrogateescape").split("\0"))
-        cfg["root"] = self.root
-        cfg["workdir"] = f"{self.root}/w{cfg['seq']}"
+        cfg.update(root=self.root, workdir=f"{self.root}/w{cfg['seq']}", mode=self.mode, setup_error=error)
         start = w.start_checked if cfg.get("checked") else w.start_sample
-        start(cfg, *fds, self.namespaces)
+        start(cfg, *fds)
 
     def hand_over(self, msg: bytes, fds: list[int]) -> int:
         """Give the sample to the waiting child (forking one now if there is none); its pid, or -1."""
@@ -175,7 +187,6 @@ class Server:
 
     def run_one(self, cfg: dict, msg: bytes, fds: list[int]) -> int | None:
         """The sample's exit code once nothing of it is left; None when the harness went away."""
-        workdir = f"{self.root}/w{cfg['seq']}"
         try:
             pid = self.hand_over(msg, fds)
         finally:
@@ -198,53 +209,67 @@ class Server:
             w.sweep_namespace(pid)
         else:
             w.sweep_limits(cfg.get("uid"))
-        # Only now, with nothing of the sample running, can its directory go for good; if it cannot,
+        # Only now, with nothing of the sample running, can what it wrote go for good; if it cannot,
         # this server retires (its tmpfs goes with it) rather than let a later sample see it.
-        self.retire = not w.remove_tree(workdir)
+        self.retire = not w.empty_dir(self.root)
         return None if harness_gone else os.waitstatus_to_exitcode(status)
 
 
-def probe() -> int:
-    """0 when this process may build what the server and a sample need."""
+def _enter_server_namespaces(cfg: dict) -> None:
+    """In pid 1 of the new pid namespace: the mount and network namespaces and the samples' view."""
+    ns.unshare(w.SERVER_NAMESPACES)  # mounts out of the launcher's view; no network
+    expose = ns.interpreter_paths(sys.executable, sys.path, _PACKAGE_HOME)
+    ns.build_root(cfg["root"], cfg["root"], cfg["tmpfs_bytes"], expose)
+
+
+def probe(cfg: dict) -> int:
+    """0 when this process may build what a server and a sample need (the same calls, in the same
+    order, on an empty directory `root`); else 1, with the reason on stderr."""
     try:
-        w.unshare(w.CLONE_NEWNS)
-        w.mount(None, "/", w.MS_REC | w.MS_PRIVATE)
-        w.unshare(w.CLONE_NEWPID)
+        if cfg["mode"] == "namespaces-user":
+            ns.enter_user_namespace(0)
+        ns.unshare(ns.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
             try:
-                w.mount_proc()
-                w.unshare(w.SERVER_NAMESPACES | w.SAMPLE_NAMESPACES)
-                os._exit(0 if os.getpid() == 1 else 1)
-            except BaseException:
+                _enter_server_namespaces(cfg)
+                sample = os.fork()
+                if sample == 0:
+                    try:
+                        w.prepare_sample(cfg["mode"])
+                        if cfg["mode"] == "namespaces-user":
+                            ns.drop_capabilities()
+                        os._exit(0 if os.listdir("/proc") and os.path.isdir(sys.base_prefix) else 1)
+                    except BaseException as e:
+                        sys.stderr.write(f"sample: {e!r}\n")
+                        os._exit(1)
+                code = os.waitstatus_to_exitcode(os.waitpid(sample, 0)[1])
+                os._exit(code if os.getpid() == 1 else 1)
+            except BaseException as e:
+                sys.stderr.write(f"server: {e!r}\n")
                 os._exit(1)
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    except OSError:
+    except OSError as e:
+        sys.stderr.write(f"launcher: {e!r}\n")
         return 1
 
 
 def launch(cfg: dict, ctrl: socket.socket) -> None:
     """Build the server's namespaces; in the namespace case this process stays outside as launcher."""
-    if cfg["mode"] != "namespaces":
-        w.set_subreaper()  # orphans of a sample come to us for the sweep
+    if cfg["mode"] == "limits":
+        ns.set_subreaper()  # orphans of a sample come to us for the sweep
         return
-    # Opened before the filesystem turns read-only here: the launcher removes the (empty) root
-    # directory through it when the server is gone, even if the harness was killed.
+    # The launcher removes the (empty) root directory through this when the server is gone, even if
+    # the harness was killed.
     parent_fd = os.open(os.path.dirname(cfg["root"]), os.O_RDONLY | os.O_DIRECTORY)
-    w.unshare(w.CLONE_NEWNS)
-    stage = os.path.join(cfg["root"], "stage")  # scratch for the mount setup, removed by it
-    os.mkdir(stage, 0o700)
-    w.make_readonly(stage, cfg["expose"])
-    w.unshare(w.CLONE_NEWPID)
+    if cfg["mode"] == "namespaces-user":
+        ns.enter_user_namespace(0)  # root here, the harness's uid outside: what the server needs
+    ns.unshare(ns.CLONE_NEWPID)
     pid = os.fork()
     if pid == 0:  # pid 1 of the new namespace: the server itself
         os.close(parent_fd)
-        w.libc().prctl(w.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the harness kills us via the launcher
-        w.unshare(w.CLONE_NEWNS | w.SERVER_NAMESPACES)  # mounts out of the launcher's view; no network
-        w.mount_proc()
-        # The samples' working directories: a private tmpfs, writable only by root at its top.
-        opts = f"size={cfg['tmpfs_bytes']},nr_inodes=65536,mode=0755".encode()
-        w.mount(b"tmpfs", cfg["root"], w.MS_NOSUID | w.MS_NODEV, b"tmpfs", opts)
+        ns.prctl(ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # the harness kills us via the launcher
+        _enter_server_namespaces(cfg)
         return
     # The launcher: the server holds the socket now; just mirror its fate.
     ctrl.close()
@@ -255,8 +280,8 @@ def launch(cfg: dict, ctrl: socket.socket) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--probe"]:
-        sys.exit(probe())
+    if sys.argv[1:2] == ["--probe"]:
+        sys.exit(probe({"tmpfs_bytes": 1 << 20, **_parse(sys.argv[2:])}))
     cfg = _parse(sys.argv[1:])
     ctrl = socket.socket(fileno=_high(cfg["ctrl"]))
     with contextlib.suppress(OSError):  # samples go back to 0 in `_confine`
@@ -264,11 +289,11 @@ def main() -> None:
     try:
         launch(cfg, ctrl)
         server = Server(cfg, ctrl)
-    except OSError as e:
+    except Exception as e:
         ctrl.sendall(b"ERROR " + str(e).encode()[:500])
         sys.exit(1)
     server.serve_forever()
-    if cfg["mode"] != "namespaces":
+    if cfg["mode"] == "limits":
         w.remove_tree(cfg["root"])  # with namespaces the launcher does it
     # Leaving: as init of the pid namespace, our exit takes every process left in it down.
 

@@ -1,24 +1,27 @@
 """What runs inside the sandbox, forked from the fork server (`phi_lab/sandbox/server.py`).
 
-Stdlib only, never imports phi_lab. Process layout (isolation "namespaces"):
+Stdlib only, never imports phi_lab. Process layout with kernel isolation (`namespaces` describes the
+two kinds and the filesystem view):
 
-    launcher (root): builds a mount namespace where everything is read-only and /root-like
-      │              directories are hidden, then unshares a pid namespace and forks:
-      └─ server: pid 1 of that pid namespace (root, long-lived, dies with the launcher), in a network
-           │       namespace of its own with no interface up; mounts a /proc for it and a private
-           │       size-capped tmpfs for the samples' directories
-           └─ P, one per sample, forked fresh: unshares its own IPC namespace, makes its working
-              directory, drops to an unprivileged uid, applies rlimits, then either runs the program
-              and writes `P<nonce>` on the verdict pipe only if it ran to its end without raising,
-              or (`start_checked`) serves the solution to the trusted checker, which alone holds
-              the verdict pipe.
+    launcher (the harness's uid; with "namespaces-user" root of a user namespace of its own): unshares
+      │              a pid namespace and forks:
+      └─ server: pid 1 of that pid namespace (long-lived, dies with the launcher), in a mount
+           │       namespace whose `/` is the samples' view and a network namespace with no interface up
+           └─ P, one per sample, forked ahead of time: enters a fresh IPC namespace (and with
+              "namespaces-user" a fresh user namespace, giving up every capability), makes its working
+              directory, drops to its unprivileged uid ("namespaces-root"), applies rlimits, then either
+              runs the program and writes `P<nonce>` on the verdict pipe only if it ran to its end
+              without raising, or (`start_checked`) serves the solution to the trusted checker, which
+              alone holds the verdict pipe.
 
-The server stays privileged and is its namespace's init, so a sample can neither signal it nor
-change a mount. After every sample (finished or killed) the server SIGKILLs every other process of
-its namespace and reaps until none is left, so nothing a sample started (`setsid` or not) outlives
-it, then removes the sample's directory: the next sample starts from a fresh fork, alone, with an
-empty tmpfs. If the server dies, the kernel kills everything in its namespace. With isolation "limits" there is no namespace: the server is a
-subreaper that sweeps every descendant (and the sample's uid) after each sample.
+The server is its namespace's init, so a sample cannot kill it (init ignores signals it has no
+handler for, and the server has none), and it keeps privileges the samples lack, so a sample can
+neither trace it nor change a mount. After every sample (finished or killed) the server SIGKILLs
+every other process of its namespace and reaps until none is left, so nothing a sample started
+(`setsid` or not) outlives it, then empties the samples' tmpfs: the next sample starts from a fresh
+fork, alone. If the server dies, the kernel kills everything in its namespace. With isolation
+"limits" there is no namespace: the server is a subreaper that sweeps every descendant (and the
+sample's uid) after each sample.
 """
 
 import contextlib
@@ -26,154 +29,44 @@ import os
 import select
 import sys
 
+try:
+    from . import namespaces as ns  # imported as phi_lab.sandbox.wrapper (the harness: `kill_uid`)
+except ImportError:
+    import namespaces as ns  # loaded by the fork server from this directory
+
 # Captured before any sample runs, so a sample that patches `os` cannot change what the wrapper calls.
 _write, _exit, _close = os.write, os._exit, os.close
 
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
-MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
-_FLAG_NAMES = {
-    "nosuid": MS_NOSUID,
-    "nodev": MS_NODEV,
-    "noexec": MS_NOEXEC,
-    "noatime": MS_NOATIME,
-    "nodiratime": MS_NODIRATIME,
-    "relatime": MS_RELATIME,
-    "strictatime": MS_STRICTATIME,
-}
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
-PR_SET_CHILD_SUBREAPER = 36
-# Each sample unshares these for itself, while still root: SysV IPC objects outlive their processes,
-# so every sample gets a fresh IPC namespace. The pid, mount and network namespaces are the server's:
-# nothing of a sample survives the server's sweep and the removal of its directory, and an unprivileged
-# sample can change nothing in the server's empty network namespace (no interface is up, and bringing
-# one up needs CAP_NET_ADMIN); a fresh one per sample would cost ~0.7 ms for nothing.
-SAMPLE_NAMESPACES = CLONE_NEWIPC
-SERVER_NAMESPACES = CLONE_NEWNET
-PR_SET_PDEATHSIG = 1
+# Each sample unshares these for itself: SysV IPC objects outlive their processes, so every sample
+# gets a fresh IPC namespace. The pid, mount and network namespaces are the server's: nothing of a
+# sample survives the server's sweep and the emptying of its tmpfs, and a sample can change nothing in
+# the server's empty network namespace (no interface is up, bringing one up needs CAP_NET_ADMIN there,
+# and its sysctls are read-only); a fresh one per sample would cost ~0.7 ms for nothing.
+SAMPLE_NAMESPACES = ns.CLONE_NEWIPC
+SERVER_NAMESPACES = ns.CLONE_NEWNS | ns.CLONE_NEWNET
 HELPER_NICE = -5  # fork servers and checkers (root only; elsewhere they stay at 0 like the samples)
 
-_libc = None
+
+def prepare_sample(mode: str) -> None:
+    """In a child the server forked ahead of its sample: the sample's own namespaces (before the job
+    arrives, so it costs the sample nothing). Nothing here depends on the job."""
+    if mode == "namespaces-user":
+        # The server is root of its user namespace, mapped to the harness's uid: the sample becomes
+        # SAMPLE_UID of a namespace of its own (the same host uid, so RLIMIT_NPROC counts it alone).
+        ns.enter_user_namespace(ns.SAMPLE_UID, SAMPLE_NAMESPACES)
+    elif mode == "namespaces-root":
+        ns.unshare(SAMPLE_NAMESPACES)
 
 
-def libc():
-    global _libc
-    if _libc is None:
-        import ctypes
-
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
-    return _libc
-
-
-def _oserror(what: str) -> OSError:
-    import ctypes
-
-    err = ctypes.get_errno()
-    return OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def mount(src, target: str, flags: int, fstype=None, data=None) -> None:
-    if libc().mount(src, target.encode(), fstype, flags, data) != 0:
-        raise _oserror(f"mount({target})")
-
-
-def unshare(flags: int) -> None:
-    if libc().unshare(flags) != 0:
-        raise _oserror("unshare")
-
-
-def setns(fd: int, nstype: int) -> None:
-    if libc().setns(fd, nstype) != 0:
-        raise _oserror("setns")
-
-
-def set_subreaper() -> None:
-    if sys.platform.startswith("linux"):
-        libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-# -- the server's mount namespace (once per server) -----------------------------------------------
-def _unescape(path: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo octal
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "\\" and i + 3 < len(path) and path[i + 1 : i + 4].isdigit():
-            out.append(chr(int(path[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
-
-
-def _closed_ancestor(path: str) -> str | None:
-    """The top-most ancestor of `path` that other users cannot traverse (e.g. /root), if any."""
-    parts = os.path.abspath(path).split("/")[1:]
-    for i in range(1, len(parts) + 1):
-        prefix = "/" + "/".join(parts[:i])
-        try:
-            if not os.stat(prefix).st_mode & 0o001:
-                return prefix
-        except OSError:
-            return None
-    return None
-
-
-def make_readonly(stage_dir: str, expose: list[str]) -> None:
-    """In this process's (private) mount namespace: every mount read-only, /proc aside.
-
-    An interpreter installed under a directory the sample's uid cannot enter (pyenv under /root) is
-    exposed by hiding that directory behind an empty tmpfs and binding only the interpreter back in,
-    so the rest of it (keys, histories) stays invisible. `stage_dir` is an empty writable directory
-    used while moving those binds; this removes it before the remount.
-    """
-    mount(None, "/", MS_REC | MS_PRIVATE)
-    hidden: dict[str, list[str]] = {}
-    for path in expose:
-        top = _closed_ancestor(path)
-        if top is not None and top != path and os.path.isdir(path):
-            hidden.setdefault(top, []).append(path)
-    for top, paths in hidden.items():
-        stages = []
-        for i, path in enumerate(paths):
-            stage = os.path.join(stage_dir, f"expose{i}")
-            os.mkdir(stage)
-            mount(path.encode(), stage, MS_BIND | MS_REC)
-            stages.append(stage)
-        mount(b"tmpfs", top, 0, b"tmpfs", b"mode=0755,size=64k")
-        for stage, path in zip(stages, paths):
-            os.makedirs(path, exist_ok=True)
-            mount(stage.encode(), path, MS_MOVE)
-            os.rmdir(stage)
-    os.rmdir(stage_dir)  # before the filesystem turns read-only
-    with open("/proc/self/mountinfo") as f:
-        lines = f.read().splitlines()
-    for line in lines:
-        fields = line.split()
-        target, options = _unescape(fields[4]), fields[5].split(",")
-        if target == "/proc" or target.startswith("/proc/"):
-            continue
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        for opt in options:
-            flags |= _FLAG_NAMES.get(opt, 0)
-        # Over-mounted or vanished mount points cannot be remounted; anything that stays writable
-        # under them is still owned by root, and the sample runs unprivileged.
-        try:
-            mount(None, target, flags)
-        except OSError:
-            continue
-
-
-def mount_proc() -> None:
-    """A /proc that shows only this process's pid namespace."""
-    mount(b"proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"proc")
+def _check_prepared(cfg: dict) -> None:
+    if cfg.get("setup_error"):  # `prepare_sample` failed: the sample must not run half-isolated
+        raise OSError(f"preparing the sample's namespaces: {cfg['setup_error']}")
 
 
 def _make_workdir(cfg: dict) -> None:
-    """The sample's fresh working directory, owned by its uid (the server removes it afterwards).
-    With namespaces it lives on the server's private, size-capped tmpfs, whose root only root may
-    write to, while the rest of the filesystem is read-only."""
+    """The sample's fresh working directory, owned by its uid (the server empties the samples' tmpfs
+    afterwards). With namespaces it lives on the server's private, size-capped tmpfs, the only
+    writable place in a view that is read-only everywhere else."""
     os.mkdir(cfg["workdir"], 0o700)
     uid = cfg.get("uid")
     if uid is not None:
@@ -195,6 +88,16 @@ def remove_tree(path: str) -> bool:
         except BaseException:
             pass
     return not os.path.lexists(path)
+
+
+def empty_dir(path: str) -> bool:
+    """Remove everything in the samples' directory (a sample may have written beside its own working
+    directory: with "namespaces-user" it has the directory owner's uid); False if something is left."""
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return False
+    return all([remove_tree(os.path.join(path, name)) for name in entries])
 
 
 # -- waiting -----------------------------------------------------------------------------------------
@@ -229,10 +132,9 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def start_sample(
-    cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, nonce_fd: int, namespaces: bool
-) -> None:
-    """Freshly forked from the server (still root): isolate, then run the sample. Never returns.
+def start_sample(cfg: dict, out_fd: int, err_fd: int, vfd: int, prog_fd: int, nonce_fd: int) -> None:
+    """Forked from the server (in its namespaces already, see `prepare_sample`): confine, then run the
+    sample. Never returns.
 
     Here the program itself decides whether it "ran to its end", so a program written against this
     harness can forge a pass; benchmark verdicts use `start_checked` instead."""
@@ -245,8 +147,7 @@ def start_sample(
         for src, dst in ((null, 0), (out_fd, 1), (err_fd, 2), (vfd, 3)):  # stdio + verdict as fd 3
             os.dup2(src, dst)
         os.closerange(4, 1 << 16)  # the server's socket, the program's file and anything else
-        if namespaces:
-            unshare(SAMPLE_NAMESPACES)
+        _check_prepared(cfg)
         _make_workdir(cfg)
     except BaseException as e:
         _write(3, b"E sandbox setup failed: " + repr(e).encode()[:500])
@@ -255,7 +156,7 @@ def start_sample(
 
 
 def _confine(cfg: dict, uid, workdir: str) -> None:
-    """Drop to `uid` and the ordinary priority, and apply the limits."""
+    """Drop to `uid` (or every capability) and the ordinary priority, and apply the limits."""
     import resource
     import signal
 
@@ -268,6 +169,12 @@ def _confine(cfg: dict, uid, workdir: str) -> None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+    own_userns = cfg.get("mode") == "namespaces-user"
+    if own_userns:
+        ns.drop_capabilities()  # the creator of the sample's user namespace held them all there
+    else:  # no setuid program can give a sample more than it has (drop_capabilities sets this too)
+        with contextlib.suppress(OSError):
+            ns.prctl(ns.PR_SET_NO_NEW_PRIVS, 1)
     # Fork servers and checkers run at a higher priority (HELPER_NICE) so that samples spinning until
     # their wall clock runs out do not slow the bookkeeping of the others; a sample itself runs at the
     # ordinary priority, as it would anywhere else.
@@ -280,7 +187,9 @@ def _confine(cfg: dict, uid, workdir: str) -> None:
         resource.RLIMIT_NOFILE: cfg["nofile"],
         resource.RLIMIT_CORE: 0,
     }
-    if uid is not None:  # RLIMIT_NPROC counts per uid and is ignored for root
+    # RLIMIT_NPROC counts the processes of one uid (in one user namespace) and is ignored for root:
+    # it bounds a sample alone where the sample has a uid, or a user namespace, of its own.
+    if uid is not None or own_userns:
         limits[resource.RLIMIT_NPROC] = cfg["nproc"]
     for key, value in limits.items():
         _soft, hard = resource.getrlimit(key)
@@ -340,10 +249,9 @@ def _print_traceback(e: BaseException, last: str) -> None:
 
 
 # -- a sample judged by trusted tests --------------------------------------------------------------------
-def start_checked(
-    cfg: dict, out_fd: int, err_fd: int, req_fd: int, prog_fd: int, resp_fd: int, namespaces: bool
-) -> None:
-    """Freshly forked from the server (still root): isolate, then serve the solution to the checker.
+def start_checked(cfg: dict, out_fd: int, err_fd: int, req_fd: int, prog_fd: int, resp_fd: int) -> None:
+    """Forked from the server (in its namespaces already): confine, then serve the solution to the
+    checker.
 
     The process gets stdio and the two ends of its connection to the checker (`rpc`), which
     runs outside this sandbox and alone writes the verdict: nothing here can forge it. Never returns.
@@ -358,8 +266,7 @@ def start_checked(
         for src, dst in ((null, 0), (out_fd, 1), (err_fd, 2), (req_fd, 3), (resp_fd, 4)):
             os.dup2(src, dst)
         os.closerange(5, 1 << 16)
-        if namespaces:
-            unshare(SAMPLE_NAMESPACES)
+        _check_prepared(cfg)
         _make_workdir(cfg)
         _confine(cfg, cfg.get("uid"), cfg["workdir"])
         import rpc
