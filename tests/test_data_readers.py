@@ -12,14 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from phi_lab.data import offline
-from phi_lab.data.documents import (
-    SkipLog,
-    read_hf_dataset,
-    read_jsonl,
-    read_parquet,
-    read_python_tree,
-)
+from phi_lab.data.documents import SkipLog, read_python_tree
 from phi_lab.data.sources import read_source
+from phi_lab.data.tables import read_hf_dataset, read_jsonl, read_parquet
 
 
 @pytest.fixture()
@@ -124,8 +119,10 @@ def test_parquet_reader(tmp_path: Path) -> None:
         ("b = 2\n", "r4", f"{path}:3"),
     ]
     assert len(skips) == 2
-    with pytest.raises(ValueError, match="no column 'text'"):
+    with pytest.raises(ValueError, match=r"no text column found: looked for 'content'.*'code', 'repo'"):
         list(read_parquet(path))
+    with pytest.raises(ValueError, match="no column 'text'"):
+        list(read_parquet(path, "text"))
 
 
 def test_hf_dataset_without_datasets_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:

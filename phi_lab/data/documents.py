@@ -1,9 +1,11 @@
-"""Corpus readers: every source becomes a stream of `Document`s; bad input is skipped with a reason.
+"""Documents, skip logs and the `.py` tree reader: what every corpus reader yields and records.
 
 A reader never crashes half-way on one bad file or record: non-UTF-8 bytes, empty texts,
 unreadable paths and permission errors are recorded in a `SkipLog` (written as skipped.jsonl)
 and the stream goes on. Errors that make the *whole* source unusable (a path that does not
-exist, a missing text field everywhere, `datasets` not installed) raise at once with the path.
+exist, a missing text field everywhere, `datasets` not installed, a source that yields nothing)
+raise at once with the path. Table readers live in `tables`, hub streaming in `hub`, Stack
+Exchange posts in `stackexchange`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class EmptySourceError(ValueError):
+    """A corpus source that yields no document at all: always an error, never an empty corpus."""
+
+
 @dataclass(frozen=True)
 class Skipped:
     path: str
@@ -60,6 +66,16 @@ class SkipLog:
     def counts(self) -> dict[str, int]:
         """Skips per reason kind (the part before the first ':')."""
         return dict(Counter(s.reason.split(":", 1)[0] for s in self.items))
+
+    def describe(self, since: int = 0, limit: int = 3) -> str:
+        """'N skipped (reason: count, ...), e.g. PATH: REASON' over items[since:], for error messages."""
+        items = self.items[since:]
+        if not items:
+            return "nothing was skipped"
+        counts = Counter(s.reason.split(":", 1)[0] for s in items)
+        listed = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        examples = "; ".join(f"{s.path}: {s.reason}" for s in items[:limit])
+        return f"{len(items)} skipped ({listed}), e.g. {examples}"
 
     def write(self, path: str | Path) -> Path:
         """Write skipped.jsonl atomically (one object per skipped input)."""
@@ -119,14 +135,16 @@ def read_python_tree(
     skips: SkipLog | None = None,
     source: str | None = None,
     max_file_bytes: int | None = None,
+    files: list[Path] | None = None,
 ) -> Iterator[Document]:
-    """Documents for every .py file under `root` (or `root` itself when it is a file)."""
+    """Documents for every .py file under `root` (or `root` itself when it is a file), or for `files`."""
     root = Path(root)
     skips = skips if skips is not None else SkipLog()
     source = source or root.name or str(root)
     if not root.exists():
         raise FileNotFoundError(f"corpus source {root} does not exist")
-    files = [root] if root.is_file() else iter_python_files(root, skips, source)
+    if files is None:
+        files = [root] if root.is_file() else iter_python_files(root, skips, source)
     for f in files:
         text = read_file_text(f, skips, source, max_file_bytes)
         if text is not None:
@@ -134,112 +152,8 @@ def read_python_tree(
             yield Document(text, source, str(f), {"relpath": rel})
 
 
-def read_jsonl(
-    path: str | Path, text_field: str = "text", skips: SkipLog | None = None, source: str | None = None
-) -> Iterator[Document]:
-    """One Document per JSON line; bad lines (invalid JSON, no text field, empty) are skipped."""
-    path = Path(path)
-    skips = skips if skips is not None else SkipLog()
-    source = source or path.stem
-    seen_field = False
-    n_lines = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            n_lines += 1
-            where = f"{path}:{lineno}"
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as e:
-                skips.add(where, f"non-utf8: byte {e.start}", source)
-                continue
-            except json.JSONDecodeError as e:
-                skips.add(where, f"invalid-json: {e.msg} at column {e.colno}", source)
-                continue
-            if not isinstance(rec, dict) or text_field not in rec:
-                skips.add(where, f"no-text-field: no {text_field!r}", source)
-                continue
-            seen_field = True
-            text = rec[text_field]
-            if not isinstance(text, str):
-                skips.add(where, f"not-a-string: {text_field!r} is {type(text).__name__}", source)
-                continue
-            if not text.strip():
-                skips.add(where, "empty", source)
-                continue
-            meta = {k: v for k, v in rec.items() if k != text_field and _is_scalar(v)}
-            yield Document(text, source, where, meta)
-    if n_lines and not seen_field:
-        raise ValueError(f"{path}: no record has the text field {text_field!r} (use --text-field)")
-
-
-def read_parquet(
-    path: str | Path, text_field: str = "text", skips: SkipLog | None = None, source: str | None = None
-) -> Iterator[Document]:
-    """One Document per row of a Parquet file, read in record batches to bound memory."""
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    skips = skips if skips is not None else SkipLog()
-    source = source or path.stem
-    pf = pq.ParquetFile(path)
-    names = pf.schema_arrow.names
-    if text_field not in names:
-        raise ValueError(f"{path}: no column {text_field!r} (columns: {', '.join(names)}; use --text-field)")
-    meta_cols = [n for n in names if n != text_field]
-    row = 0
-    for batch in pf.iter_batches(batch_size=1024):
-        for rec in batch.to_pylist():
-            where = f"{path}:{row}"
-            row += 1
-            text = rec.get(text_field)
-            if not isinstance(text, str) or not text.strip():
-                skips.add(where, "empty" if text is None or isinstance(text, str) else "not-a-string", source)
-                continue
-            meta = {k: rec[k] for k in meta_cols if _is_scalar(rec[k])}
-            yield Document(text, source, where, meta)
-
-
-def read_hf_dataset(
-    path: str | Path,
-    text_field: str = "text",
-    split: str | None = None,
-    skips: SkipLog | None = None,
-    source: str | None = None,
-) -> Iterator[Document]:
-    """Rows of a Hugging Face dataset saved with `save_to_disk` (local only, never downloads)."""
-    try:
-        import datasets
-    except ImportError as e:
-        raise ImportError(
-            f"reading {path} needs the Hugging Face `datasets` package: pip install datasets"
-        ) from e
-    path = Path(path)
-    skips = skips if skips is not None else SkipLog()
-    source = source or path.name
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        splits = list(ds.keys())
-        if split is None:
-            if len(splits) != 1:
-                raise ValueError(f"{path}: a DatasetDict with splits {splits}; choose one with --split")
-            split = splits[0]
-        ds = ds[split]
-    if text_field not in ds.column_names:
-        raise ValueError(f"{path}: no column {text_field!r} (columns: {', '.join(ds.column_names)})")
-    for i, rec in enumerate(ds):
-        where = f"{path}[{i}]"
-        text = rec.get(text_field)
-        if not isinstance(text, str) or not text.strip():
-            skips.add(where, "empty" if text is None or isinstance(text, str) else "not-a-string", source)
-            continue
-        yield Document(
-            text, source, where, {k: v for k, v in rec.items() if k != text_field and _is_scalar(v)}
-        )
-
-
-def _is_scalar(v: Any) -> bool:
+def is_scalar(v: Any) -> bool:
+    """A value kept in provenance metadata (lists, dicts and bytes are not)."""
     return v is None or isinstance(v, str | int | float | bool)
 
 
@@ -254,9 +168,7 @@ def write_documents(docs: Iterable[Document], path: str | Path, limit: int | Non
         for doc in docs:
             if limit is not None and n >= limit:
                 break
-            meta = {
-                k: v for k, v in doc.meta.items() if _is_scalar(v) and k not in ("text", "source", "path")
-            }
+            meta = {k: v for k, v in doc.meta.items() if is_scalar(v) and k not in ("text", "source", "path")}
             f.write(json.dumps({"text": doc.text, "source": doc.source, "path": doc.path, **meta}) + "\n")
             n += 1
     return n

@@ -4,6 +4,9 @@ A label is a score in [0, 1] (higher = more educational for a student learning b
 concepts), the binary verdict the classifier is trained on, the reasons, and its provenance
 (annotator, prompt version, model). A failed annotation keeps its error and no verdict, so a
 re-run can retry it and `fit` can skip it with a count instead of training on a guess.
+
+A labels file may open with one header record (`{"phi_lab_labels": 1, ...}`) saying how the files
+were chosen: the seed, the corpus size and the sampling method of `phi-lab filter annotate`.
 """
 
 from __future__ import annotations
@@ -53,10 +56,15 @@ class Annotator(Protocol):
     def annotate(self, docs: list[Document], progress: bool = False) -> list[Label]: ...
 
 
-def write_labels(labels: Iterable[Label], path: str | Path) -> Path:
-    """Write labels as JSONL atomically (temporary file, then rename)."""
+HEADER_KEY = "phi_lab_labels"
+
+
+def write_labels(labels: Iterable[Label], path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write labels as JSONL atomically (temporary file, then rename), after a header with `metadata`."""
     path = Path(path)
     with atomic_open(path) as f:
+        if metadata is not None:
+            f.write(json.dumps({HEADER_KEY: 1, **metadata}, ensure_ascii=False, sort_keys=True) + "\n")
         for lab in labels:
             f.write(lab.to_json() + "\n")
     return path
@@ -66,7 +74,24 @@ def read_labels(path: str | Path) -> Iterator[Label]:
     """Labels from JSONL; a bad line raises naming the file and line."""
     path = Path(path)
     for lineno, rec in read_jsonl(path, on_torn="raise"):
+        if HEADER_KEY in rec:
+            continue
         try:
             yield Label.from_dict(rec)
         except (ValueError, TypeError) as e:
             raise ValueError(f"{path}:{lineno}: not a label record ({e})") from None
+
+
+def read_labels_metadata(path: str | Path) -> dict[str, Any]:
+    """The header of a labels file (how its files were sampled), or {} for a file without one."""
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    try:
+        rec = json.loads(first) if first.strip() else {}
+    except ValueError:
+        return {}
+    return (
+        {k: v for k, v in rec.items() if k != HEADER_KEY}
+        if isinstance(rec, dict) and HEADER_KEY in rec
+        else {}
+    )
