@@ -111,7 +111,7 @@ manifest = apply_filter(
 display(Image(filename=str(filtered / "histograms.png")))
 
 # %%
-import json
+from phi_lab.io import atomic_write_json
 
 metrics = {
     "annotated": n_annotate,
@@ -124,5 +124,5 @@ metrics = {
     "kept": str(filtered / "kept.jsonl"),
     "corpus": str(snapshot),
 }
-(out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done
 metrics

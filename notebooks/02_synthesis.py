@@ -62,6 +62,8 @@ import json
 
 from IPython.display import Markdown, display
 
+from phi_lab.io import atomic_write_json
+
 first = json.loads((out / "exercises" / "exercises.jsonl").open().readline())
 display(Markdown(f"**Exercise** `{first['id']}`\n```python\n{first['prompt']}{first['solution']}\n```"))
 book = json.loads((out / "textbooks" / "textbooks.jsonl").open().readline())
@@ -70,5 +72,5 @@ display(Markdown(book["text"][:1500]))
 # %%
 cards = {kind: json.loads((out / kind / "dataset_card.json").read_text()) for kind in ("exercises", "textbooks")}
 metrics = {"backend": backend, "cards": cards}
-(out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done
 metrics

@@ -98,12 +98,22 @@ write_models(out / MODELS_FILE, models)
 # ## 3. Loss curves
 
 # %%
-from phi_lab.reporting import loss_curves, save_figure
+from IPython.display import Image, display
+from matplotlib.figure import Figure  # not pyplot: the kernel's backend stays the user's
 
-curves = loss_curves({m.name: m.run_dir for m in models})
-save_figure(curves, out / "loss_curves.png", dpi=120)
-curves
+from phi_lab.io import atomic_write, atomic_write_json
+from phi_lab.training.metrics import read_metrics
+
+fig = Figure(figsize=(7, 4), layout="tight")
+ax = fig.subplots()
+for m in models:
+    rows = read_metrics(m.run_dir)
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=m.name, lw=1)
+ax.set(xlabel="step", ylabel="train loss", yscale="log")
+ax.legend(fontsize=6)
+atomic_write(out / "loss_curves.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+display(Image(filename=str(out / "loss_curves.png")))
 
 # %%
 metrics = {"models": [m.to_json() for m in models], "tokenizer": tok.fingerprint(), "vocab_size": tok.vocab_size}
-(out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done

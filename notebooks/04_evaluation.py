@@ -95,8 +95,8 @@ display(Markdown("| model | HumanEval | MBPP | HumanEval NLL | MBPP NLL | graded
     for r in rows)))
 
 # %%
-import json
+from phi_lab.io import atomic_write_json
 
-(out / "results.json").write_text(json.dumps(rows, indent=2))
+atomic_write_json(out / "results.json", rows)
 metrics = {"models": len(rows), "results": rows}
-(out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done

@@ -79,7 +79,7 @@ from phi_lab.probes.widgets import ProbeExplorer
 ProbeExplorer(load_models([base, tuned], names=["phi-1-base", "phi-1"], device=device))
 
 # %%
-import json
+from phi_lab.io import atomic_write_json
 
 metrics = {"models": {"phi-1-base": base, "phi-1": tuned}, "scores": probe_run.manifest["scores"]}
-(out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+atomic_write_json(out / "metrics.json", metrics, default=str)  # atomic: metrics.json marks the stage done

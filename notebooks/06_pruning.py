@@ -99,6 +99,8 @@ for t in config.taus:
 # %%
 import csv
 
+from phi_lab.io import atomic_write_text
+
 inputs = Table3Inputs(
     original_results=orig_results,
     retrained_results={t: res for t, (res, _) in retrained.items()},
@@ -111,12 +113,12 @@ md = "# Table 3: HumanEval pass@1 on problems similar / not similar to CodeExerc
 md += ("This run's original model is finetuned on all exercises; *retrained* is finetuned on the exercises "
        "left after pruning at tau. The paper's columns are its published numbers for phi-1.\n\n")
 md += markdown_table(list(rows[0]), [list(r.values()) for r in rows])
-(dirs.publish / "table_3.md").write_text(md)
+atomic_write_text(dirs.publish / "table_3.md", md)
 display(Markdown(md))
 
 # %%
-import json
+from phi_lab.io import atomic_write_json
 
 metrics = {"taus": {k: {"removed": len(v["removed_ids"]), "similar": len(v["similar_tasks"])}
                     for k, v in pruning["taus"].items()}, "table3": rows}
-(out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done

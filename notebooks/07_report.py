@@ -45,6 +45,7 @@ for name in ("figure_3_1.png", "table_3.md"):
 from IPython.display import Image, Markdown, display
 
 from phi_lab import reporting
+from phi_lab.io import atomic_write_json, atomic_write_text
 from phi_lab.model.tools import model_info
 
 params = {r["name"]: model_info(path=r["path"])["parameters"] for r in results}
@@ -52,10 +53,10 @@ reporting.figure_2_1(results, publish / "figure_2_1.png")
 display(Image(filename=str(publish / "figure_2_1.png")))
 
 # %%
-(publish / "table_1.md").write_text(reporting.table_1(results, params))
+atomic_write_text(publish / "table_1.md", reporting.table_1(results, params))
 grader = results[0]["grader"] if results else "-"
 graded = [{"name": r["name"], "score": r["graded_score"], "humaneval_pass1": r["humaneval_pass1"]} for r in results]
-(publish / "table_2.md").write_text(reporting.table_2(graded, grader))
+atomic_write_text(publish / "table_2.md", reporting.table_2(graded, grader))
 for t in ("table_1.md", "table_2.md", "table_3.md"):
     if (publish / t).exists():
         display(Markdown((publish / t).read_text()))
@@ -64,4 +65,4 @@ for t in ("table_1.md", "table_2.md", "table_3.md"):
 page = reporting.report_html(publish, title=title)
 metrics = {"report": str(page), "figures": ["figure_2_1.png", "figure_3_1.png"],
            "tables": ["table_1.md", "table_2.md", "table_3.md"]}
-(out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done
