@@ -296,11 +296,21 @@ def test_html_is_well_formed_escaped_and_complete(tmp_path):
     checker.close()
     assert not checker.errors and not checker.stack
     assert checker.scripts == 0 and "<script" not in page.lower() and "<img src=x" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
-    assert "\\x00" in page and "\\x1b" in page and "\x00" not in page
-    for p in cmp.probes:
-        assert f">{p.id.replace('<', '&lt;').replace('>', '&gt;')}" in page
-    assert "base" in page and "fine&quot;&lt;tuned&gt;" in page
+    for el in root.iter():
+        el.tag = el.tag.rpartition("}")[2]
+    # every completion comes back as the same text, with XML-forbidden characters made visible
+    evil = cmp.result("base", "evil<b>").completion
+    shown = ["".join(pre.itertext()) for pre in root.iter("pre") if "phi-completion" in pre.get("class", "")]
+    visible = evil.replace("\x00", "\\x00").replace("\x1b", "\\x1b").replace("\ud800", "\ufffd")
+    assert shown == [visible, "    return 1\n"] * 2
+    assert [h.text for h in root.iter("h3")] == [f"{p.id} \u2014 {p.title}" for p in cmp.probes]
+    assert [th.text for th in root.iter("th")][-2:] == ["base", 'fine"<tuned>']
+    # the completions' cells are laid out inline (left, top, wrapped): JupyterLab's styles cannot win
+    cells = [td for td in root.iter("td") if td.find("pre") is not None]
+    assert cells and all("text-align: left" in td.get("style") for td in cells)
+    assert all("white-space: pre-wrap" in td.find("pre").get("style") for td in cells)
+    img = root.find(".//img")
+    assert img.get("src") == "data:image/png;base64,iVBORyBmYWtl"  # the one inline-image helper
 
 
 def test_cli_writes_html_and_jsonl_and_resumes(tiny_model_dir, second_model_dir, tmp_path):
@@ -357,8 +367,9 @@ def test_widget_runs_all_models_and_shows_errors(models, sandbox):
     ui.run_button.click()
     assert ui.errors.outputs == ()
     html = ui.result.value
+    assert html.startswith('<div class="phi-lab-report">')  # a fragment: its styles stay inside it
     for m in models:
-        assert f"<th>{m.name}</th>" in html
+        assert f">{m.name}</th>" in html
         r = ui.last.result(m.name, "cond-divisible")
         assert "passes test:" in html and r.passes is not None
     assert "cond-divisible" in html and "done" in ui.status.value

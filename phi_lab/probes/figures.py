@@ -1,4 +1,4 @@
-"""Figure 3.1: how many CodeExercises import each module, as a sorted bar chart.
+"""Figure 3.1's data: how many CodeExercises import each module (the chart: `reporting.figure_3_1`).
 
 The paper uses it to show that the finetuning exercises barely touch the libraries that phi-1
 nevertheless learns to use better (pygame, tkinter, ...). Counts come from the synthesis step's
@@ -11,7 +11,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from phi_lab.io import atomic_write, read_jsonl
+from phi_lab.io import read_jsonl
+from phi_lab.reporting.figures import figure_3_1, save_figure
 
 
 def import_counts_from_exercises(path: str | Path) -> dict[str, int]:
@@ -72,27 +73,6 @@ def plot_imports(
     top: int | None = 30,
     title: str = "Imports across CodeExercises",
 ) -> Path:
-    """Write the bar chart (most imported first, ties by name) as a PNG; returns its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not counts:
-        raise ValueError("no import counts to plot")
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    if top:
-        items = items[:top]
-    names, values = zip(*items)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(items) + 2), 4.5))
-    try:
-        ax.bar(range(len(names)), values, color="#4c72b0")
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=60, ha="right")
-        ax.set_ylabel("exercises importing the module")
-        ax.set_title(title)
-        fig.tight_layout()
-        path = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    finally:
-        plt.close(fig)
-    return path
+    """Write Figure 3.1 (most imported first, ties by name) as a PNG, atomically; returns its path.
+    `phi_lab.reporting.figure_3_1` gives the Figure itself, for a notebook to show."""
+    return save_figure(figure_3_1(counts, top=top, title=title), path, dpi=120)

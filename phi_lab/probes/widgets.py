@@ -2,7 +2,8 @@
 
 Pick a probe (or type a prompt), press "Run all models", and see every model's completion in
 columns with its verdicts and the diff against the first model. All logic lives in `compare` and
-the rendering in `report`; this module only wires widgets. An exception inside a callback is shown
+the rendering in `report` (a fragment whose styles stay inside it and hold against JupyterLab's
+table styles); this module only wires widgets. An exception inside a callback is shown
 in the `errors` Output widget (ipywidgets would otherwise swallow it into the browser console).
 
     from phi_lab.probes.compare import load_models
@@ -89,8 +90,9 @@ class ProbeExplorer:
                 return fn(*args, **kwargs)
             except Exception as e:
                 self.errors.append_stderr(traceback.format_exc())
+                # the stylesheet lives in the result fragment, so the colour is inline here
                 self.status.value = (
-                    f'<span class="bad" style="color:#b00020">error: {report.text(repr(e))}</span>'
+                    f'<span class="phi-bad" style="color: #cf222e">error: {report.text(repr(e))}</span>'
                 )
                 return None
 
@@ -130,10 +132,7 @@ class ProbeExplorer:
             self._sandbox = default_sandbox()
         comparison = compare(self.models, [probe], decoding, sandbox=self._sandbox)
         self.last = comparison
-        self.result.value = (
-            f"<style>{report.CSS}</style>{report.scores_table(comparison.scores())}"
-            f"{report.probe_section(comparison, probe)}"
-        )
+        self.result.value = str(report.results_fragment(comparison))
         return comparison
 
     def _repr_mimebundle_(self, **kwargs):
