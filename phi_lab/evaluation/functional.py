@@ -9,7 +9,7 @@ from collections.abc import Callable
 from phi_lab.benchmarks import Problem
 from phi_lab.evaluation.passk import pass_at_k_by_task
 from phi_lab.evaluation.samples import SampleFileError
-from phi_lab.sandbox import OUTCOMES, Sandbox
+from phi_lab.sandbox import OUTCOMES, Sandbox, SandboxResult
 
 
 def match_samples(
@@ -32,6 +32,20 @@ def match_samples(
     return ids
 
 
+def verdict_label(results: list[SandboxResult]) -> str:
+    """How the results were decided, as the summary and report print it: which mechanism ("trusted
+    checker": the tests ran outside the sample, calling it over plain-data pipes; "in-process": the
+    sample's own process judged itself) under which isolation, e.g. "trusted checker (isolation:
+    namespaces-user)"; several such parts, with counts, if the results are mixed."""
+    kinds = Counter((r.decided_by, r.isolation) for r in results)
+    if not kinds:
+        return "none (no samples)"
+    if len(kinds) == 1:
+        ((decided_by, isolation),) = kinds
+        return f"{decided_by} (isolation: {isolation})"
+    return "; ".join(f"{n} x {d} (isolation: {i})" for (d, i), n in sorted(kinds.items()))
+
+
 def evaluate_samples(
     samples: list[dict],
     problems: dict[str, Problem],
@@ -50,7 +64,13 @@ def evaluate_samples(
     results, by_task = [], defaultdict(list)
     for tid, row, v in zip(ids, samples, verdicts):
         out = {k: val for k, val in row.items() if k != "__line__"}
-        out.update(passed=v.passed, outcome=v.outcome, detail=v.detail[:500])
+        out.update(
+            passed=v.passed,
+            outcome=v.outcome,
+            detail=v.detail[:500],
+            decided_by=v.decided_by,
+            isolation=v.isolation,
+        )
         results.append(out)
         by_task[tid].append(v.passed)
     counts = Counter(v.outcome for v in verdicts)
@@ -65,8 +85,7 @@ def evaluate_samples(
         },
         "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
         "isolation": sandbox.isolation,
-        # how a pass was decided: the tests ran in a trusted checker, calling the sandboxed completion
-        "verdicts": "trusted checker",
+        "verdicts": verdict_label(verdicts),
         "timeout_s": sandbox.timeout,
         "workers": sandbox.workers,
         "wall_s": round(elapsed, 3),

@@ -230,11 +230,14 @@ def build_root(new_root: str, samples_dir: str, samples_bytes: int, expose: list
     if libc().umount2(b"/.old", MNT_DETACH) != 0:
         raise _oserror("umount2(/.old)")
     os.rmdir("/.old")
-    writable = {samples_dir, *(f"/dev/{name}" for name in DEVICES)}
+    devices = {f"/dev/{name}" for name in DEVICES}
     for target, options in mounts():
-        if target in writable or _within(target, "/proc"):
+        if target == samples_dir or _within(target, "/proc"):
             continue
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV  # adding flags is always allowed
+        if target in devices:  # writable, and usable (no nodev)
+            flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC
+        else:  # adding flags is always allowed, even to mounts of a more privileged namespace
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
         for opt in options:  # flags the kernel locks on mounts from a more privileged namespace
             flags |= _FLAG_NAMES.get(opt, 0)
         mount(None, target, flags)  # a mount left writable would be a hole: fail instead
