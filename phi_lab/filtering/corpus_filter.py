@@ -28,8 +28,9 @@ import numpy as np
 
 from phi_lab.data.documents import Document
 from phi_lab.filtering.classifier import EduClassifier
-from phi_lab.io import atomic_write, atomic_write_json, atomic_write_jsonl
+from phi_lab.io import atomic_write_json, atomic_write_jsonl
 from phi_lab.model.embeddings import Embedder
+from phi_lab.reporting.figures import save_figure, score_histograms
 
 
 @dataclass
@@ -221,26 +222,6 @@ class CorpusFilter:
 
 
 def plot_histograms(scores_by_group: dict[str, list[float]], threshold: float, path: Path) -> Path:
-    """One histogram of classifier scores per source group, with the threshold marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    groups = sorted(scores_by_group) or ["(empty)"]
-    fig, axes = plt.subplots(len(groups), 1, figsize=(7, 2.2 * len(groups) + 0.6), squeeze=False)
-    bins = np.linspace(0.0, 1.0, 21)
-    for ax, g in zip(axes[:, 0], groups):
-        s = scores_by_group.get(g, [])
-        ax.hist(s, bins=bins, color="tab:blue", alpha=0.8)
-        ax.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.3f}")
-        kept = sum(x >= threshold for x in s)
-        ax.set_title(f"{g}: {len(s)} files, {kept} kept", fontsize=10)
-        ax.set_ylabel("files")
-        ax.legend(fontsize=8)
-    axes[-1, 0].set_xlabel("educational-value score (classifier probability)")
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100), suffix=".tmp.png")
-    finally:
-        plt.close(fig)
+    """One histogram of classifier scores per source group, the threshold marked, written atomically
+    (the figure itself: `phi_lab.reporting.score_histograms`)."""
+    return save_figure(score_histograms(scores_by_group, threshold, bins=20), path, dpi=100)
