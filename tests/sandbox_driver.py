@@ -22,7 +22,7 @@ import time
 import warnings
 
 import phi_lab
-from phi_lab.sandbox import CheckedSolution, Sandbox, UnisolatedRefused, detect_isolation, isolation_reason
+from phi_lab.sandbox import Sandbox, UnisolatedRefused, detect_isolation, isolation_reason
 
 # name -> (program, expectation). Expectations: "contained" (the program asserts its own containment:
 # it must pass), "fails" (it tries something that must not work: it must not pass); placeholders are
@@ -118,13 +118,19 @@ ATTACKS: dict[str, tuple[str, str]] = {
         "    except OSError:\n        pass\nos._exit(0)\n",
         "fails",
     ),
-    "fork bomb": ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", "fails"),
+    "fork bomb": (
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+        "fails",
+    ),
     "setsid grandchild": (
         "import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
         "        os.execv('/bin/sleep', ['sleep', {marker!r}])\n    os._exit(0)\nos.wait()\n",
         "any",
     ),
-    "kill everything it can": ("import os, signal\nos.kill(-1, signal.SIGKILL)\nos.killpg(0, signal.SIGKILL)\n", "fails"),
+    "kill everything it can": (
+        "import os, signal\nos.kill(-1, signal.SIGKILL)\nos.killpg(0, signal.SIGKILL)\n",
+        "fails",
+    ),
     "memory hog": ("x = bytearray(2 * 1024**3)\n", "fails"),
 }
 # Run right after the attack of the same name: nothing of it may be left.
@@ -135,6 +141,11 @@ FOLLOW_UPS = {
     "signal the fork server": "assert sum(range(10)) == 45\n",
     "kill everything it can": "assert sum(range(10)) == 45\n",
 }
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -162,9 +173,8 @@ def check(name: str, expect: str, res, ctx: dict, before: dict) -> str | None:
     if expect == "fails" and res.passed:
         return "expected not to pass"
     for path, content in before.items():
-        with open(path, "rb") as f:
-            if f.read() != content:
-                return f"{path} changed"
+        if _read(path) != content:
+            return f"{path} changed"
     if os.path.exists("/usr/phi-sandbox-pwned"):
         return "wrote to the host's /usr"
     if name == "memory hog" and res.outcome != "oom":
@@ -173,9 +183,11 @@ def check(name: str, expect: str, res, ctx: dict, before: dict) -> str | None:
 
 
 def hostile(ctx: dict) -> dict:
-    sibling = subprocess.Popen(["sleep", "120"], env={"PLANTED_TOKEN": ctx["secret"]})  # another process of ours
+    sibling = subprocess.Popen(
+        ["sleep", "120"], env={"PLANTED_TOKEN": ctx["secret"]}
+    )  # another process of ours
     files = ("key_file", "netrc", "append_file", "checker_source")
-    before = {ctx[k]: open(ctx[k], "rb").read() for k in files}
+    before = {ctx[k]: _read(ctx[k]) for k in files}
     with socket.create_connection(("127.0.0.1", ctx["port"]), timeout=2):
         pass  # the control: this process reaches the port, so a sample failing to is the namespace's doing
     out: dict = {"attacks": {}}

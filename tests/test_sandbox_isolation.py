@@ -113,7 +113,15 @@ class HarnessUser:
     def run(self, *asuser: str) -> dict:
         driver = [sys.executable, DRIVER.name, "context.json"]
         if self.uid != os.geteuid():
-            driver = [sys.executable, "-m", "phi_lab.sandbox.asuser", f"--uid={self.uid}", *asuser, "--", *driver]
+            driver = [
+                sys.executable,
+                "-m",
+                "phi_lab.sandbox.asuser",
+                f"--uid={self.uid}",
+                *asuser,
+                "--",
+                *driver,
+            ]
         proc = subprocess.run(
             driver, env=self.env, cwd=self.ctx["cwd"], capture_output=True, text=True, timeout=600
         )
