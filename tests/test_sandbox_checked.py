@@ -229,3 +229,26 @@ def test_a_sample_runs_on_its_checkers_cpu():
         assert box.run(job).passed
         (server,) = box._servers
         assert os.sched_getaffinity(server.checker.proc.pid) == {server.cpu}
+
+
+def test_probe_tests_are_judged_by_the_trusted_checker_where_their_values_are_plain(sb):
+    # Issue #15: the probes' tests are the project's own; a completion that forges the in-process
+    # verdict (the nonce thief) passes a program, never the checker.
+    from phi_lab.model.generation import Completion
+    from phi_lab.probes import checks
+    from phi_lab.probes.compare import evaluate
+    from phi_lab.probes.probeset import load_probes
+
+    probes = {p.id: p for p in load_probes()}
+    plain, library = probes["cond-divisible"], probes["lib-numpy-normalize"]
+    thief = "    return []\n" + NONCE_THIEF  # runs at import, before the tests
+    assert sb.run(checks.test_program(plain, thief)).passed  # forged in one process
+    assert isinstance(checks.test_job(library, plain.reference), str)  # arrays cannot cross: in-process
+    completions = {
+        "reference": [Completion(plain.reference, 0, False, 0.0)],
+        "thief": [Completion(thief, 0, False, 0.0)],
+    }
+    res = evaluate([plain], completions, sb)
+    ok, forged = res[("reference", plain.id)], res[("thief", plain.id)]
+    assert ok.passes is True and ok.test_decided_by == "trusted checker"
+    assert forged.passes is False and forged.test_decided_by == "trusted checker"

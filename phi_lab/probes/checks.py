@@ -2,8 +2,14 @@
 
 Static checks run here: does prompt + completion parse, and does the completion reference the
 probe's API names (resolved through the program's imports, so `import numpy as np; np.linalg.solve`
-counts as `numpy.linalg.solve`). Dynamic checks only build programs: they run in `phi_lab.sandbox`
+counts as `numpy.linalg.solve`). Dynamic checks only build jobs: they run in `phi_lab.sandbox`
 (model output is hostile input), driven by `compare`.
+
+The probes' tests are the project's own code, so where they can they are judged like the benchmarks:
+by the trusted checker, calling the completion's functions in the sandboxed sample over plain-data
+pipes (`test_job` returns a `CheckedSolution`). A library probe's test works on the library's own
+objects (arrays, tensors, figures), which cannot cross those pipes, so it runs in the sample's own
+process, as does every "runs" check; such a verdict says "in-process" (`SandboxResult.decided_by`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import ast
 from dataclasses import dataclass, field
 
 from phi_lab.probes.probeset import Probe
+from phi_lab.sandbox import CheckedSolution
 
 
 def program(probe: Probe, completion: str) -> str:
@@ -38,8 +45,16 @@ def run_program(probe: Probe, completion: str) -> str:
 
 
 def test_program(probe: Probe, completion: str) -> str:
-    """Passes in the sandbox iff the completion satisfies the probe's asserts."""
+    """Passes in the sandbox iff the completion satisfies the probe's asserts (judged in-process)."""
     return f"{program(probe, completion)}\n\n{probe.test}\n"
+
+
+def test_job(probe: Probe, completion: str) -> CheckedSolution | str:
+    """The probe's test as the sandbox should judge it: by the trusted checker where its values are
+    plain (no `requires`), else in the sample's own process (`test_program`)."""
+    if probe.requires:
+        return test_program(probe, completion)
+    return CheckedSolution(solution=program(probe, completion), test=probe.test)
 
 
 def _dotted(node: ast.AST) -> list[str] | None:

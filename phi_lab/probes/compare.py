@@ -24,7 +24,7 @@ from phi_lab.probes.probeset import PROBE_STOPS, Probe
 
 if TYPE_CHECKING:
     from phi_lab.model.generation import Completion
-    from phi_lab.sandbox import Sandbox, SandboxResult
+    from phi_lab.sandbox import CheckedSolution, Sandbox, SandboxResult
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,8 @@ class ProbeResult:
     passes: bool | None = None
     test_outcome: str | None = None
     test_detail: str = ""
+    # who judged the test: "trusted checker" (the project's test, outside the sample) or "in-process"
+    test_decided_by: str | None = None
     skipped: str = ""  # why run/test were not attempted
     seconds: float = 0.0
 
@@ -264,7 +266,7 @@ def evaluate(
     """Verdicts for every (model, probe): static checks here, run/test programs in one sandbox batch."""
     available = sandbox_capabilities(sandbox, {m for p in probes for m in p.requires})
     results: dict[tuple[str, str], ProbeResult] = {}
-    jobs: list[tuple[tuple[str, str], str, str]] = []  # (result key, "run" | "test", program)
+    jobs: list[tuple[tuple[str, str], str, str | CheckedSolution]] = []  # (result key, "run" | "test", job)
     for model, comps in completions.items():
         for probe, comp in zip(probes, comps):
             r = ProbeResult(
@@ -286,7 +288,7 @@ def evaluate(
             else:
                 jobs.append(((model, probe.id), "run", checks.run_program(probe, comp.text)))
                 if probe.test:
-                    jobs.append(((model, probe.id), "test", checks.test_program(probe, comp.text)))
+                    jobs.append(((model, probe.id), "test", checks.test_job(probe, comp.text)))
             results[(model, probe.id)] = r
     outs = sandbox.run_many([j[2] for j in jobs], progress=progress) if jobs else []
     for (key, kind, _), out in zip(jobs, outs):
@@ -295,6 +297,7 @@ def evaluate(
             r.runs, r.run_outcome, r.run_detail = out.passed, out.outcome, _detail(out)
         else:
             r.passes, r.test_outcome, r.test_detail = out.passed, out.outcome, _detail(out)
+            r.test_decided_by = out.decided_by
     return results
 
 

@@ -60,6 +60,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,7 +267,7 @@ class Sandbox:
                 self._free_slots.append(slot)
 
     def run_many(
-        self, programs: list[str] | list[CheckedSolution], progress: bool = False
+        self, programs: Sequence[str | CheckedSolution], progress: bool = False
     ) -> list[SandboxResult]:
         """Results in input order."""
         check_unisolated(self.isolation, self.allow_unisolated)

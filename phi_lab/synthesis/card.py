@@ -26,6 +26,7 @@ def write_card(
     next_index: int,
     limit: int,
     stop_reason: str | None = None,
+    verification: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     texts = [r["text"] for r in kept]
     topics = [(r.get("meta") or {}).get("concept") or (r.get("meta") or {}).get("topic") for r in kept]
@@ -50,6 +51,8 @@ def write_card(
         else round(float(usage.get("cost_usd", 0.0)), 6),
         "diversity": diversity_report(texts, topics),
     }
+    if verification is not None:  # how "passes its tests" was decided (phi_lab.sandbox, issue #15)
+        card["verification"] = verification
     if not card["complete"] and stop_reason:
         card["incomplete_reason"] = stop_reason
     elif not card["complete"]:
@@ -82,6 +85,11 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"{int(card['usage'].get('cache_hits', 0))} cache hits)",
         f"- sources: {card['sources']}",
     ]
+    if "verification" in card:
+        v = card["verification"]
+        lines.append(
+            f"- verified: tests {v['tests']}, judged {v['decided_by']} (isolation: {v['isolation']})"
+        )
     if not card["complete"]:
         lines.append(f"- **incomplete**: {card['incomplete_reason']}")
     lines += ["", "## Dropped, by reason", ""]
