@@ -2,7 +2,7 @@
 embeddings, and keep the corpus files it scores as instructive for a student learning to code."""
 
 from phi_lab.filtering.classifier import ClassifierConfig, EduClassifier, evaluate, fit_classifier
-from phi_lab.filtering.corpus_filter import CorpusFilter, FilterConfig
+from phi_lab.filtering.corpus_filter import FilterConfig
 from phi_lab.filtering.heuristic import HeuristicAnnotator
 from phi_lab.filtering.labels import Annotator, Label, read_labels, write_labels
 from phi_lab.filtering.llm_annotator import OpenAIAnnotator
@@ -10,7 +10,6 @@ from phi_lab.filtering.llm_annotator import OpenAIAnnotator
 __all__ = [
     "Annotator",
     "ClassifierConfig",
-    "CorpusFilter",
     "EduClassifier",
     "FilterConfig",
     "HeuristicAnnotator",
