@@ -7,7 +7,10 @@ notebook does not declare is an error) plus `run_dir` and `out_dir`, and writes 
 notebook, its parameters, the phi_lab sources and the stages before it, so a rerun skips it.
 The executed notebooks land in `<run_dir>/notebooks/`; `<run_dir>/manifest.json` records the git
 commit, parameters, package versions, artifact hashes and timings. Environment secrets are never
-parameters, and the manifest is checked to hold none of their values.
+parameters, and neither the manifest nor an executed notebook is written while it holds one of their
+values: a notebook executes into a private temporary directory and moves into place only once
+checked, a failed one too (a failing cell's traceback is the likeliest place for a key); one that
+holds a secret is refused, and only a redacted copy is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,6 +30,7 @@ from typing import Any
 
 from phi_lab.io import atomic_write_text
 from phi_lab.paths import repo_root
+from phi_lab.sandbox.isolation import secret_variables
 
 # (stage, notebook) in the order of the paper's recipe; the report collects everything.
 STAGES: list[tuple[str, str]] = [
@@ -38,7 +43,7 @@ STAGES: list[tuple[str, str]] = [
     ("report", "07_report.py"),
 ]
 RESERVED = ("run_dir", "out_dir")  # injected by the driver into every notebook
-SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+MIN_SECRET_CHARS = 8  # shorter values would match ordinary text
 PACKAGES = (
     "torch",
     "transformers",
@@ -177,10 +182,40 @@ def stage_key(stage: Stage, upstream: list[str], src: str) -> str:
     return h.hexdigest()
 
 
+class SecretInOutput(RuntimeError):
+    """An output held the value of a secret-looking environment variable and was not written."""
+
+    def __init__(self, message: str, redacted: Path | None = None) -> None:
+        super().__init__(message)
+        self.redacted = redacted
+
+
+def _secret_forms() -> dict[str, list[str]]:
+    """Each secret's value as text holds it: as is, and JSON-escaped (as in an .ipynb)."""
+    forms = {}
+    for name in secret_variables():
+        value = os.environ[name]
+        if len(value) >= MIN_SECRET_CHARS:
+            forms[name] = list(dict.fromkeys([value, json.dumps(value)[1:-1]]))
+    return forms
+
+
+def leaked_secrets(text: str) -> list[str]:
+    """Names of the environment's secret-looking variables whose values `text` holds."""
+    return [name for name, forms in _secret_forms().items() if any(f in text for f in forms)]
+
+
+def redact(text: str) -> str:
+    for name, forms in _secret_forms().items():
+        for form in forms:
+            text = text.replace(form, f"<redacted ${name}>")
+    return text
+
+
 def _check_no_secrets(text: str, where: str) -> None:
-    for name, value in os.environ.items():
-        if any(hint in name.upper() for hint in SECRET_HINTS) and len(value) >= 8 and value in text:
-            raise RuntimeError(f"refusing to write {where}: it contains the value of ${name}")
+    leaked = leaked_secrets(text)
+    if leaked:
+        raise SecretInOutput(f"refusing to write {where}: it contains the value of ${', $'.join(leaked)}")
 
 
 STAGE_KEY_FILE = ".stage-key"
@@ -212,25 +247,52 @@ def run_stage(stage: Stage, run_dir: Path, kernel: str, cell_timeout: int) -> fl
     out_dir = run_dir / stage.name
     out_dir.mkdir(parents=True, exist_ok=True)
     nb_out = run_dir / "notebooks" / stage.notebook.with_suffix(".ipynb").name
+    redacted = nb_out.with_suffix(".redacted.ipynb")
     nb_out.parent.mkdir(parents=True, exist_ok=True)
-    src = nb_out.with_suffix(".input.ipynb")
-    jupytext.write(jupytext.read(stage.notebook), src)
+    for stale in (nb_out, redacted):  # an earlier run's: it must not pass for this one's
+        stale.unlink(missing_ok=True)
     params = {**stage.params, "run_dir": str(run_dir.resolve()), "out_dir": str(out_dir.resolve())}
     t0 = time.time()
-    try:
-        pm.execute_notebook(
-            str(src),
-            str(nb_out),
-            parameters=params,
-            kernel_name=kernel,
-            execution_timeout=cell_timeout,
-            cwd=str(out_dir),
-            progress_bar=False,
-            log_output=False,
-        )
-    finally:
-        src.unlink(missing_ok=True)
-    _check_no_secrets(nb_out.read_text(), str(nb_out))
+    failure: Exception | None = None
+    # papermill saves the notebook after every cell: it executes in a private directory (mode 700)
+    # outside the run directory, and comes out only once checked for secrets.
+    with tempfile.TemporaryDirectory(prefix=f"phi-lab-{stage.name}-") as tmp:
+        src, executed = Path(tmp) / f"{nb_out.stem}.input.ipynb", Path(tmp) / nb_out.name
+        jupytext.write(jupytext.read(stage.notebook), src)
+        try:
+            pm.execute_notebook(
+                str(src),
+                str(executed),
+                parameters=params,
+                kernel_name=kernel,
+                execution_timeout=cell_timeout,
+                cwd=str(out_dir),
+                progress_bar=False,
+                log_output=False,
+            )
+        except Exception as e:  # the failed notebook is checked like a finished one
+            failure = e
+        text = executed.read_text() if executed.exists() else None
+    if text is not None:
+        leaked = leaked_secrets(text)
+        if leaked:
+            atomic_write_text(redacted, redact(text))
+            names = ", $".join(leaked)
+            what = (
+                "failed, and its executed notebook"
+                if failure is not None
+                else "ran, but its executed notebook"
+            )
+            # `from None`: the cell's error (a traceback showing the value) must not reach a terminal
+            raise SecretInOutput(
+                f"stage {stage.name} {what} contains the value of ${names}: refused, not written. A copy "
+                f"with the values redacted is {redacted}. Keep secrets out of cell output (print names, "
+                "never values).",
+                redacted,
+            ) from None
+        atomic_write_text(nb_out, text)
+    if failure is not None:
+        raise failure
     if not (out_dir / "metrics.json").exists():
         raise RuntimeError(f"stage {stage.name} finished without writing {out_dir / 'metrics.json'}")
     return time.time() - t0
@@ -317,13 +379,12 @@ def reproduce(
             try:
                 entry["seconds"] = round(run_stage(stage, run_dir, kernel, cell_timeout), 1)
             except Exception as e:
-                entry["status"] = "failed"
+                entry["status"] = "refused: secret in output" if isinstance(e, SecretInOutput) else "failed"
                 entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 manifest["stages"][stage.name] = entry
                 _write_manifest(run_dir, manifest)
-                raise StageFailed(
-                    stage.name, run_dir / "notebooks" / stage.notebook.with_suffix(".ipynb").name
-                ) from e
+                notebook = run_dir / "notebooks" / stage.notebook.with_suffix(".ipynb").name
+                raise StageFailed(stage.name, getattr(e, "redacted", None) or notebook) from e
             entry["status"] = "ran"
             cache[stage.name] = key
             atomic_write_text(cache_file, json.dumps(cache, indent=2))

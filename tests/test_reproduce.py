@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import jupytext
@@ -70,6 +72,86 @@ def test_unknown_parameter_is_an_error(tmp_path, monkeypatch):
     (tmp_path / "bad2.yaml").write_text("trainng:\n  seed: 1\n")
     with pytest.raises(ValueError, match="trainng"):
         reproduce.plan("bad2")
+
+
+PLANTED_KEY = "sk-planted-" + "7c1e9a4b" * 3
+
+LEAKY_NOTEBOOK = """# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+run_dir = ""
+out_dir = ""
+
+# %%
+import json
+import os
+from pathlib import Path
+
+Path(out_dir, "metrics.json").write_text(json.dumps({"ok": True}))
+key = os.environ.get("PHI_LAB_TEST_API_KEY", "")
+"""
+
+
+def _files_holding(root: Path, value: str) -> list[Path]:
+    forms = (value.encode(), json.dumps(value)[1:-1].encode())
+    return [f for f in root.rglob("*") if f.is_file() and any(x in f.read_bytes() for x in forms)]
+
+
+@pytest.fixture
+def leaky_stage(tmp_path, monkeypatch):
+    """A stage notebook of the test's own, whose last cell the test writes; a key in the environment."""
+    monkeypatch.setenv("PHI_LAB_TEST_API_KEY", PLANTED_KEY)
+
+    def make(last_cell: str, name: str = "leaky") -> reproduce.Stage:
+        path = tmp_path / f"{name}.py"
+        path.write_text(LEAKY_NOTEBOOK + "\n# %%\n" + last_cell + "\n")
+        return reproduce.Stage(name, path, {})
+
+    return make
+
+
+def _own_temp_dirs(stage: str) -> list[str]:
+    return [d for d in os.listdir(tempfile.gettempdir()) if d.startswith(f"phi-lab-{stage}-")]
+
+
+def test_an_executed_notebook_holding_a_secret_is_refused_and_never_written(leaky_stage, tmp_path):
+    run = tmp_path / "run"
+    kernel = reproduce.default_kernel()
+    clean = leaky_stage("print('key is set:', bool(key))", name="clean")
+    reproduce.run_stage(clean, run, kernel, 120)
+    assert (run / "notebooks" / "clean.ipynb").exists()  # the guard lets a clean notebook through
+    with pytest.raises(reproduce.SecretInOutput, match=r"ran, but .*\$PHI_LAB_TEST_API_KEY: refused") as e:
+        reproduce.run_stage(leaky_stage("print(key)"), run, kernel, 120)
+    assert PLANTED_KEY not in str(e.value)
+    assert not (run / "notebooks" / "leaky.ipynb").exists()
+    assert "<redacted $PHI_LAB_TEST_API_KEY>" in e.value.redacted.read_text()
+    assert _files_holding(run, PLANTED_KEY) == [] and _own_temp_dirs("leaky") == []
+
+
+def test_a_failed_notebook_is_checked_too_and_the_run_refuses(leaky_stage, tmp_path, monkeypatch):
+    # A failing cell's traceback is the likeliest place for a key.
+    stage = leaky_stage("raise RuntimeError('could not authenticate with ' + key)", name="failing")
+    monkeypatch.setattr(reproduce, "plan", lambda preset: [stage])
+    run = tmp_path / "run"
+    with pytest.raises(reproduce.StageFailed) as e:
+        reproduce.reproduce("smoke", run)
+    assert isinstance(e.value.__cause__, reproduce.SecretInOutput)
+    assert "failed, and its executed notebook" in str(e.value.__cause__)
+    assert e.value.__cause__.__cause__ is None  # the cell's own error (it shows the key) is dropped
+    assert (
+        e.value.notebook.name == "failing.redacted.ipynb" and "RuntimeError" in e.value.notebook.read_text()
+    )
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stages"]["failing"]["status"] == "refused: secret in output"
+    assert _files_holding(run, PLANTED_KEY) == [] and _own_temp_dirs("failing") == []
 
 
 def test_a_rerun_stage_starts_clean_unless_it_was_interrupted_under_the_same_key(tmp_path):
