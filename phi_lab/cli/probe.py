@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument(
+        "--allow-unisolated",
+        action="store_true",
+        help="where the machine gives no kernel isolation (isolation: limits), run the programs even "
+        "though the environment holds secret-looking variables: a program could read them and your files",
+    )
+    p.add_argument(
         "--import-stats",
         metavar="FILE",
         help="import statistics JSON ({module: count}) or an exercises .jsonl: writes DIR/figure_3_1.png",
@@ -66,6 +72,7 @@ def run_probe(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         device=args.device,
         import_stats=args.import_stats,
+        allow_unisolated=args.allow_unisolated or None,  # not given: PHI_LAB_ALLOW_UNISOLATED decides
     )
     if run.figure is not None:
         print(f"wrote {run.figure}")

@@ -25,6 +25,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedup-threshold", type=float, default=0.85, help="MinHash Jaccard for near duplicates")
     p.add_argument("--sandbox-timeout", type=float, default=5.0)
     p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: CPU count)")
+    p.add_argument(
+        "--allow-unisolated",
+        action="store_true",
+        help="where the machine gives no kernel isolation (isolation: limits), run the programs even "
+        "though the environment holds secret-looking variables: a program could read them and your files",
+    )
     g = p.add_argument_group(
         "openai backend (key from OPENAI_API_KEY, URL from OPENAI_BASE_URL or --base-url)"
     )
@@ -132,6 +138,7 @@ def run_synth(args: argparse.Namespace) -> int:
         dedup_threshold=args.dedup_threshold,
         sandbox_timeout=args.sandbox_timeout,
         sandbox_workers=args.workers,
+        allow_unisolated=args.allow_unisolated or None,  # not given: PHI_LAB_ALLOW_UNISOLATED decides
         model=args.model,
         temperature=args.temperature,
         max_tokens=args.max_tokens,

@@ -48,11 +48,19 @@ class SandboxOptions:
     timeout: float = 3.0  # wall-clock seconds per sample
     memory_mb: int = 4096  # address-space limit per sample
     workers: int | None = None  # parallel samples (default: CPU cores)
+    # run untrusted code without kernel isolation next to secrets (phi_lab.sandbox.isolation); None:
+    # PHI_LAB_ALLOW_UNISOLATED decides
+    allow_unisolated: bool | None = None
 
     def sandbox(self):
         from phi_lab.sandbox import Sandbox
 
-        return Sandbox(timeout=self.timeout, memory_mb=self.memory_mb, workers=self.workers)
+        return Sandbox(
+            timeout=self.timeout,
+            memory_mb=self.memory_mb,
+            workers=self.workers,
+            allow_unisolated=self.allow_unisolated,
+        )
 
 
 def benchmark_stops(problems: dict[str, Problem]) -> tuple[str, ...]:
@@ -257,6 +265,7 @@ def run_grade(
         **grading,
         "outcomes": functional["outcomes"],
         "isolation": functional["isolation"],
+        "verdicts": functional["verdicts"],
     }
     write_jsonl(out / "results.jsonl", results)
     write_json(out / "summary.json", summary)

@@ -246,11 +246,11 @@ def sandbox_capabilities(sandbox: Sandbox, modules: set[str]) -> dict[str, bool]
     return {m: known[m] for m in modules}
 
 
-def default_sandbox(timeout: float = 20.0) -> Sandbox:
-    """Probes import third-party libraries (numpy, torch, ...), so site-packages stay visible."""
+def default_sandbox(timeout: float = 20.0, allow_unisolated: bool | None = None) -> Sandbox:
+    """Probes import third-party libraries (numpy, torch, ...), so site-packages stay visible (read-only)."""
     from phi_lab.sandbox import Sandbox
 
-    return Sandbox(timeout=timeout, memory_mb=8192, site_packages=True)
+    return Sandbox(timeout=timeout, memory_mb=8192, site_packages=True, allow_unisolated=allow_unisolated)
 
 
 def _detail(r: SandboxResult) -> str:

@@ -7,6 +7,7 @@ probes.jsonl (one row per probe and model), comparison.html, manifest.json, and 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ def run_probes(
     device: str = "cpu",
     import_stats: str | Path | None = None,
     progress: bool = True,
+    allow_unisolated: bool | None = None,
 ) -> ProbeRun:
     """Run every checkpoint in `models` on the probes with the same decoding and seeds, check every
     completion (parses, runs in the sandbox, right APIs, passes its test), and write the outputs.
@@ -66,7 +68,7 @@ def run_probes(
         entries,
         chosen,
         decoding,
-        sandbox=default_sandbox(timeout),
+        sandbox=default_sandbox(timeout, allow_unisolated),
         cache=CompletionCache(out / "completions.jsonl"),
         progress=progress,
     )
@@ -97,4 +99,9 @@ def scores_text(comparison: Comparison) -> str:
         lines.append(
             f"{s.model:<30} {fmt(s.parse_rate):>7} {fmt(s.run_rate):>7} {fmt(s.api_rate):>7} {fmt(s.pass_rate):>7}"
         )
+    judged = Counter(r.test_decided_by for r in comparison.results.values() if r.test_decided_by)
+    how = ", ".join(
+        f"{n} by the {d}" if d == "trusted checker" else f"{n} {d}" for d, n in sorted(judged.items())
+    )
+    lines.append(f"isolation: {comparison.isolation}; tests judged: {how or 'none'}")
     return "\n".join(lines)

@@ -33,8 +33,9 @@ _lock = threading.Lock()
 _detected: dict[str, tuple[str, str]] = {}
 
 
-class UnisolatedRefused(RuntimeError):
-    """No kernel isolation here and secrets in the environment: untrusted code is not run."""
+class UnisolatedRefused(PermissionError):
+    """No kernel isolation here and secrets in the environment: untrusted code is not run (the
+    caller fixes it: unset the variables, or opt in; the CLI shows it as one line)."""
 
 
 def base_env() -> dict[str, str]:
