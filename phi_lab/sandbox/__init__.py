@@ -1,7 +1,8 @@
 """The sandbox: untrusted programs (model completions) run only here.
 
-- `harness.py`: the `Sandbox` the rest of phi_lab uses, `CheckedSolution` (benchmark tests judged by a
-  trusted checker) and `SandboxResult`;
+- `harness.py`: the `Sandbox` the rest of phi_lab uses and `SandboxResult`; `checked.py`:
+  `CheckedSolution` (benchmark tests judged by a trusted checker); `processes.py`: the harness's ends of
+  its fork servers and checkers;
 - `isolation.py`: which isolation this machine gives (namespaces-root, namespaces-user, limits), the
   environment allow-list, and the refusal to run untrusted code unisolated next to secrets;
 - `server.py`, `wrapper.py`, `rpc.py`, `namespaces.py`: stdlib-only scripts the harness starts (the fork
@@ -9,15 +10,8 @@
   they build). They never import phi_lab.
 """
 
-from phi_lab.sandbox.harness import (
-    DECIDED_BY,
-    OUTCOMES,
-    CheckedSolution,
-    Sandbox,
-    SandboxResult,
-    defined_names,
-    solution_names,
-)
+from phi_lab.sandbox.checked import CheckedSolution, defined_names, solution_names
+from phi_lab.sandbox.harness import DECIDED_BY, OUTCOMES, Sandbox, SandboxResult
 from phi_lab.sandbox.isolation import (
     ALLOW_UNISOLATED_ENV,
     ISOLATIONS,

@@ -21,19 +21,7 @@ import sys
 import tempfile
 
 from phi_lab.sandbox import namespaces as ns
-
-
-def closed_ancestor(path: str) -> str | None:
-    """The top-most directory on the way to `path` that other users cannot traverse, if any."""
-    parts = os.path.abspath(path).split("/")[1:]
-    for i in range(1, len(parts) + 1):
-        prefix = "/" + "/".join(parts[:i])
-        try:
-            if not os.stat(prefix).st_mode & 0o001:
-                return prefix
-        except OSError:
-            return None
-    return None
+from phi_lab.sandbox.isolation import closed_ancestor
 
 
 def expose(paths: list[str]) -> None:

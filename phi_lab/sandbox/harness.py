@@ -41,19 +41,11 @@ under which isolation.
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import functools
-import json
 import math
 import os
 import secrets
 import selectors
-import shutil
 import signal
-import socket
-import subprocess
-import symtable
 import sys
 import tempfile
 import threading
@@ -65,14 +57,17 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from phi_lab.sandbox.checked import CheckedSolution
 from phi_lab.sandbox.isolation import (
     SERVER,
     allow_unisolated_default,
     base_env,
     check_unisolated,
+    closed_ancestor,
     isolation_reason,
     resolve,
 )
+from phi_lab.sandbox.processes import ForkServer, ServerDied, close_servers
 from phi_lab.sandbox.wrapper import kill_uid
 
 OUTCOMES = ("passed", "failed", "timeout", "oom", "error")
@@ -82,80 +77,9 @@ DECIDED_BY = ("trusted checker", "in-process")
 _CHECKER = str(Path(__file__).with_name("rpc.py"))
 # Forking the sample's tree is not the sample's time: the wall-clock limit gets this much on top.
 _START_GRACE_S = 0.05
-_SERVER_START_S = 30.0  # a fork server's start-up (interpreter + mount setup) on a loaded machine
 _KILL_GRACE_S = 10.0  # a killed sample's namespace is torn down well within this
 # After its sample is gone, a checker reports within this or is replaced (stuck in trusted test code).
 _CHECKER_GRACE_S = 1.0
-
-
-@dataclass(frozen=True)
-class CheckedSolution:
-    """A solution (untrusted: prompt + completion) and the tests that judge it (trusted benchmark code).
-
-    `test` runs in the checker; if `entry_point` is given it must define `check(candidate)`, called as
-    `check(<entry_point>)` (HumanEval's convention), otherwise its top-level asserts are the tests
-    (MBPP's). Names the tests use but do not define come from the solution, except those `prelude`
-    (trusted code such as HumanEval's prompt with its canonical solution) defines, and builtins.
-    """
-
-    solution: str
-    test: str
-    entry_point: str | None = None
-    prelude: str = ""
-    # Names the solution is meant to define even where they shadow a builtin (MBPP/126's `sum`).
-    provides: tuple[str, ...] = ()
-
-    def job(self, seq: int, nonce: str) -> bytes:
-        """What the checker gets: everything but the solution."""
-        names = solution_names(self.test, self.entry_point, self.provides)
-        uses_prelude = self.prelude and names & _top_level_names(self.prelude) - {self.entry_point}
-        return json.dumps(
-            {
-                "seq": seq,
-                "nonce": nonce,
-                "test": self.test,
-                "entry_point": self.entry_point,
-                "names": sorted(names),
-                "prelude": self.prelude if uses_prelude else "",
-            }
-        ).encode("utf-8", "surrogatepass")
-
-
-@functools.lru_cache(maxsize=4096)
-def solution_names(
-    test: str, entry_point: str | None = None, provides: tuple[str, ...] = ()
-) -> frozenset[str]:
-    """The global names `test` reads but never binds (plus the entry point), builtins aside unless
-    the solution `provides` them."""
-    top = symtable.symtable(test, "<test>", "exec")
-    bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
-    used: set[str] = set()
-    stack = [top]
-    while stack:
-        table = stack.pop()
-        for sym in table.get_symbols():
-            if sym.is_referenced() and (table is top or sym.is_global()):
-                used.add(sym.get_name())
-            if sym.is_declared_global() and sym.is_assigned():
-                bound.add(sym.get_name())
-        stack.extend(table.get_children())
-    names = used - bound - (set(dir(builtins)) - set(provides))
-    return frozenset(names | {entry_point} if entry_point else names)
-
-
-@functools.lru_cache(maxsize=1024)
-def _top_level_names(code: str) -> frozenset[str]:
-    """Names trusted code binds at its top level (none if it does not compile)."""
-    try:
-        top = symtable.symtable(code, "<trusted>", "exec")
-    except (SyntaxError, ValueError):
-        return frozenset()
-    return frozenset(s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported())
-
-
-def defined_names(code: str) -> tuple[str, ...]:
-    """The top-level names of a trusted reference solution: what a candidate is expected to define."""
-    return tuple(sorted(_top_level_names(code)))
 
 
 @dataclass
@@ -233,7 +157,7 @@ class Sandbox:
         expose = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(self.python))}
         self._drop_uid = os.geteuid() == 0 and (
             self.isolation == "namespaces-root"
-            or (self.isolation == "limits" and not any(_closed(p) for p in expose))
+            or (self.isolation == "limits" and not any(closed_ancestor(p) for p in expose))
         )
         # Each concurrent sample gets its own uid so per-uid limits and sweeps never cross samples.
         global _instances
@@ -248,12 +172,10 @@ class Sandbox:
         # Fork servers, one per concurrent sample, started on first use and kept until close().
         self._owner = os.getpid()
         self._servers_lock = threading.Lock()
-        self._servers: set[_ForkServer] = set()
+        self._servers: set[ForkServer] = set()
         self._started = 0  # servers started so far: the next one's CPU, round robin
-        self._idle: list[_ForkServer] = []
-        self._finalizer = weakref.finalize(
-            self, _close_servers, self._servers_lock, self._servers, self._idle
-        )
+        self._idle: list[ForkServer] = []
+        self._finalizer = weakref.finalize(self, close_servers, self._servers_lock, self._servers, self._idle)
 
     # -- public API ---------------------------------------------------------------------------------
     def run(self, program: str | CheckedSolution) -> SandboxResult:
@@ -308,7 +230,7 @@ class Sandbox:
             f"tmpfs_bytes={tmpfs}",
         ]
 
-    def _acquire(self, checked: bool = False) -> _ForkServer:
+    def _acquire(self, checked: bool = False) -> ForkServer:
         if os.getpid() != self._owner:  # a forked copy of this sandbox: the servers are the parent's
             self._finalizer.detach()
             self._new_server_pool()
@@ -324,12 +246,12 @@ class Sandbox:
             cpu = cpus[self._started % len(cpus)]
             self._started += 1
         # A checked sample's server starts its checker at the same time: both interpreters load at once.
-        server = _ForkServer(self._server_argv(), base_env(), cpu, self._checker_argv() if checked else None)
+        server = ForkServer(self._server_argv(), base_env(), cpu, self._checker_argv() if checked else None)
         with self._servers_lock:
             self._servers.add(server)
         return server
 
-    def _release(self, server: _ForkServer, healthy: bool) -> None:
+    def _release(self, server: ForkServer, healthy: bool) -> None:
         with self._servers_lock:
             if healthy and (server.retiring or not self._finalizer.alive):
                 healthy = False  # it retires, or the sandbox was closed while this sample ran
@@ -380,11 +302,11 @@ class Sandbox:
             for attempt in range(2):  # a server that died while idle is replaced; the sample never ran
                 server = self._acquire(checked)
                 if checked and server.cpu is not None:
-                    fields["cpu"] = server.cpu  # beside its checker: see _Checker
+                    fields["cpu"] = server.cpu  # beside its checker: see Checker
                 try:
                     seq = server.start(fields, sample_fds)
                     break
-                except _ServerDied:
+                except ServerDied:
                     self._release(server, healthy=False)
                     server = None
                     if attempt:
@@ -404,7 +326,7 @@ class Sandbox:
                     server.kill(seq)
                     status = server.wait(seq, _KILL_GRACE_S)
                 healthy = status is not None
-            except _ServerDied:
+            except ServerDied:
                 died = True
             if checker is not None and not checker.done(seq, _CHECKER_GRACE_S):
                 server.drop_checker()  # stuck in the tests' own code (or dead): a fresh one next time
@@ -469,202 +391,6 @@ class Sandbox:
         return out, err, verdict, timed_out
 
 
-class _ServerDied(Exception):
-    pass
-
-
-class _ForkServer:
-    """The harness's end of one fork server (`server.py`): one sample at a time."""
-
-    def __init__(
-        self,
-        argv: list[str],
-        env: dict[str, str],
-        cpu: int | None = None,
-        checker_argv: list[str] | None = None,
-    ):
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.cpu = cpu  # where its checked samples and their checker run (see _Checker)
-        self.env = env
-        self.checker: _Checker | None = None  # started with the first checked sample
-        # Where the server's samples get their working directories (with kernel isolation a
-        # private tmpfs is mounted over it in the server's own mount namespace).
-        self.root = tempfile.mkdtemp(prefix="phi-sandbox-")
-        os.chmod(self.root, 0o755)
-        try:
-            self.proc = subprocess.Popen(
-                [*argv, f"root={self.root}", f"ctrl={theirs.fileno()}"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
-                env=env,
-                cwd="/",
-                start_new_session=True,  # a Ctrl-C meant for the harness does not reach it
-            )
-        finally:
-            theirs.close()
-        self.sock = ours
-        self.owner = os.getpid()
-        self.seq = 0
-        self.retiring = False
-        if checker_argv is not None:
-            self.checker = _Checker(checker_argv, env, cpu, wait=False)
-        _await_ready(self.sock, "fork server", self.close)
-
-    def alive(self) -> bool:
-        return not self.retiring and self.proc.poll() is None
-
-    def start(self, fields: dict, fds: list[int]) -> int:
-        self.seq += 1
-        payload = b"R" + "\0".join(_config_args({"seq": self.seq, **fields})).encode(
-            "utf-8", "surrogateescape"
-        )
-        _send_with_fds(self.sock, payload, fds)
-        return self.seq
-
-    def start_checker(self, job: bytes, fds: list[int], argv: list[str]) -> _Checker:
-        """Hand the job to this worker's checker (started, or replaced if it died, on demand)."""
-        for attempt in range(2):
-            if self.checker is None:
-                self.checker = _Checker(argv, self.env, self.cpu)
-            try:
-                self.checker.start(job, fds)
-                return self.checker
-            except _ServerDied:
-                self.drop_checker()
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    def drop_checker(self) -> None:
-        if self.checker is not None:
-            self.checker.close()
-            self.checker = None
-
-    def kill(self, seq: int) -> None:
-        try:
-            self.sock.send(b"K%d" % seq)
-        except OSError as e:
-            raise _ServerDied(str(e)) from None
-
-    def wait(self, seq: int, timeout: float) -> int | None:
-        """The sample's exit code once its tree is gone; None if that takes longer than `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            try:
-                self.sock.settimeout(remaining)
-                msg = self.sock.recv(64)
-            except TimeoutError:
-                return None
-            except OSError as e:
-                raise _ServerDied(str(e)) from None
-            if not msg:
-                raise _ServerDied("connection closed")
-            tag, code, *retire = msg[1:].split(b" ")
-            if msg[:1] == b"X" and int(tag) == seq:
-                self.retiring = bool(retire)  # it could not clean up after the sample and will exit
-                return int(code)
-
-    def close(self) -> None:
-        """Closing the socket makes the server exit, and everything in its pid namespace with it."""
-        self.drop_checker()
-        self.sock.close()
-        if os.getpid() != self.owner:
-            return  # a forked copy: the server and its directory belong to the parent
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-class _Checker:
-    """The harness's end of one checker (`rpc.py` run as a script): trusted, outside the
-    sandbox, one job at a time; it runs a benchmark's tests against a sample over pipes."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None, wait: bool = True):
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.proc = subprocess.Popen(
-                [*argv, f"ctrl={theirs.fileno()}"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
-                env=env,
-                cwd="/",
-                start_new_session=True,
-            )
-        finally:
-            theirs.close()
-        # A test calls the sample once per assert, each a round trip over pipes: with both processes
-        # on one CPU that is a direct switch (~8 us here) instead of a cross-CPU wake-up (~65 us).
-        if cpu is not None:
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(self.proc.pid, {cpu})
-        self.sock = ours
-        self.owner = os.getpid()
-        self.ready = False
-        if wait:
-            self.wait_ready()
-
-    def wait_ready(self) -> None:
-        _await_ready(self.sock, "checker", self.close)
-        self.ready = True
-
-    def start(self, job: bytes, fds: list[int]) -> None:
-        if not self.ready:
-            self.wait_ready()
-        _send_with_fds(self.sock, job, fds)
-
-    def done(self, seq: int, timeout: float) -> bool:
-        """True once the checker reports job `seq` finished within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                self.sock.settimeout(remaining)
-                msg = self.sock.recv(64)
-            except OSError:
-                return False
-            if not msg:
-                return False
-            if msg == b"D%d" % seq:
-                return True
-        return False
-
-    def close(self) -> None:
-        self.sock.close()
-        if os.getpid() != self.owner:
-            return
-        self.proc.kill()  # it may be stuck in a test's own code; it holds nothing worth a goodbye
-        self.proc.wait()
-
-
-def _send_with_fds(sock: socket.socket, payload: bytes, fds: list[int]) -> None:
-    """One message and its file descriptors to a helper process; _ServerDied if it is gone."""
-    try:
-        sock.settimeout(_SERVER_START_S)
-        if socket.send_fds(sock, [payload], fds) != len(payload):
-            raise _ServerDied("short write")
-    except OSError as e:
-        raise _ServerDied(str(e)) from None
-
-
-def _await_ready(sock: socket.socket, what: str, close) -> None:
-    """A helper process's first word is READY; anything else (or silence) closes it and raises."""
-    try:
-        sock.settimeout(_SERVER_START_S)
-        hello = sock.recv(1024)
-    except OSError as e:
-        hello = repr(e).encode()
-    if hello != b"READY":
-        close()
-        raise RuntimeError(f"phi_lab.sandbox: {what} failed to start: {hello.decode(errors='replace')}")
-
-
 def _program_fd(program: str) -> int:
     """The program's text in an anonymous file, read by the sample's process: no disk involved."""
     data = program.encode("utf-8", "surrogatepass")
@@ -688,25 +414,6 @@ def _nonce_fd(nonce: str) -> int:
     finally:
         os.close(w)
     return r
-
-
-def _close_servers(lock: threading.Lock, servers: set[_ForkServer], idle: list[_ForkServer]) -> None:
-    with lock:
-        todo = list(servers)
-        servers.clear()
-        idle.clear()
-    for server in todo:
-        server.close()
-
-
-def _config_args(cfg: dict) -> list[str]:
-    args = []
-    for key, value in cfg.items():
-        for v in value if isinstance(value, list) else [value]:
-            if "\0" in str(v):
-                raise ValueError(f"sandbox config {key} contains a NUL byte")
-            args.append(f"{key}={'' if v is None else v}")
-    return args
 
 
 def _classify(verdict: bytes, nonce: bytes, status: int, timed_out: bool, timeout: float) -> tuple[str, str]:
@@ -739,15 +446,3 @@ def _classify(verdict: bytes, nonce: bytes, status: int, timed_out: bool, timeou
     if text.startswith("P"):
         return "failed", "verdict with a wrong nonce (forgery attempt)"
     return "failed", f"exited with status {status} without a verdict"
-
-
-def _closed(path: str) -> bool:
-    """True when some directory on the way to `path` is not traversable by other users."""
-    parts = os.path.abspath(path).split("/")[1:]
-    for i in range(1, len(parts) + 1):
-        try:
-            if not os.stat("/" + "/".join(parts[:i])).st_mode & 0o001:
-                return True
-        except OSError:
-            return True
-    return False

@@ -50,6 +50,20 @@ def base_env() -> dict[str, str]:
     }
 
 
+def closed_ancestor(path: str) -> str | None:
+    """The top-most directory on the way to `path` that other users cannot traverse (or stat), if any:
+    a pyenv interpreter under /root (mode 700) is out of reach for any other uid."""
+    parts = os.path.abspath(path).split("/")[1:]
+    for i in range(1, len(parts) + 1):
+        prefix = "/" + "/".join(parts[:i])
+        try:
+            if not os.stat(prefix).st_mode & 0o001:
+                return prefix
+        except OSError:
+            return prefix
+    return None
+
+
 def secret_variables(environ: dict[str, str] | None = None) -> list[str]:
     """Names (never values) of the non-empty variables whose name looks like a secret's."""
     env = os.environ if environ is None else environ
