@@ -38,7 +38,7 @@ ROOT_CLASS = "phi-lab-report"
 INLINE = {
     "table": "margin-left: 0; margin-right: auto; border-collapse: collapse;",
     "side": "width: 100%; table-layout: fixed; margin-left: 0; margin-right: 0; border-collapse: collapse;",
-    "cell": "text-align: left; vertical-align: top;",
+    "cell": "text-align: left; vertical-align: top; overflow-wrap: break-word;",
     "code": "text-align: left; white-space: pre-wrap; overflow-wrap: break-word; overflow-x: auto; max-width: 100%;",
 }
 
