@@ -114,14 +114,26 @@ def enter_user_namespace(inside: int = 0, extra: int = 0) -> None:
     map_ids(inside, uid, gid)
 
 
+_capset_args: tuple | None = None
+
+
+def warm() -> None:
+    """Resolve what every sample calls, once in the fork server: the forks inherit it ready."""
+    global _capset_args
+    import ctypes
+
+    for name in ("capset", "prctl", "unshare"):
+        getattr(libc(), name)  # ctypes caches each function it looks up
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    _capset_args = (header, (ctypes.c_uint32 * 6)())  # effective, permitted, inheritable x 2: all 0
+
+
 def drop_capabilities() -> None:
     """No capability in any set, and none to be gained by exec (no_new_privs): a process that is a
     user namespace's creator holds all of them there until it drops them."""
-    import ctypes
-
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x 2 words, all zero
-    if libc().capset(header, data) != 0:
+    if _capset_args is None:
+        warm()
+    if libc().capset(*_capset_args) != 0:
         raise _oserror("capset")
     prctl(PR_SET_NO_NEW_PRIVS, 1)
 

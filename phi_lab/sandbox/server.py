@@ -103,6 +103,8 @@ class Server:
         # As init of a pid namespace the server gets only the signals it handles: none, so no sample
         # can interrupt it (Python's own SIGINT handler would be one).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if self.mode == "namespaces-user":
+            ns.warm()  # every sample drops its capabilities: resolved once here, inherited by the forks
         gc.collect()
         gc.freeze()  # forked samples then leave the server's objects alone: fewer pages copied
         self.warm = self.prefork()
