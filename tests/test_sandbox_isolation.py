@@ -271,3 +271,19 @@ def test_the_cli_refuses_without_isolation_unless_allowed(no_isolation, tmp_path
     line = json.loads(capsys.readouterr().out)
     assert line["pass@1"] == 1.0 and line["isolation"] == "limits"
     assert line["verdicts"] == "trusted checker (isolation: limits)"
+
+
+def test_the_samples_view_leaves_out_the_checkout_holding_phi_lab(tmp_path):
+    from phi_lab.sandbox import namespaces as ns
+
+    checkout, site = tmp_path / "checkout", tmp_path / "checkout" / ".venv" / "site-packages"
+    (checkout / "phi_lab" / "sandbox").mkdir(parents=True)
+    site.mkdir(parents=True)
+    entries = [str(checkout), str(checkout / "phi_lab" / "sandbox"), str(site), str(tmp_path)]
+    paths = ns.interpreter_paths(sys.executable, entries, str(checkout))
+    assert str(site) in paths  # the venv's packages, read-only
+    assert not {str(checkout), str(checkout / "phi_lab" / "sandbox"), str(tmp_path)} & set(paths)
+    # Installed into site-packages rather than checked out: site-packages stays, phi_lab's own dir not.
+    (site / "phi_lab").mkdir()
+    paths = ns.interpreter_paths(sys.executable, [str(site), str(site / "phi_lab")], str(site))
+    assert str(site) in paths and str(site / "phi_lab") not in paths

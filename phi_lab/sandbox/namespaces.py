@@ -263,10 +263,14 @@ def interpreter_paths(executable: str, sys_path: list[str], exclude: str) -> lis
 
     paths = [executable, sys.base_prefix, os.path.dirname(os.path.realpath(executable))]
     paths += [p for p in sys_path if p and os.path.isabs(p)]
+    # Installed (not a checkout): site-packages holds nothing of the user's, and read-only it is harmless.
+    installed = os.path.basename(exclude) in ("site-packages", "dist-packages")
     out = []
     for p in paths:
         p = os.path.abspath(p)
-        if not os.path.exists(p) or _within(exclude, p) or _within(p, os.path.join(exclude, "phi_lab")):
+        if not os.path.exists(p) or (_within(exclude, p) and not installed):
+            continue
+        if _within(p, os.path.join(exclude, "phi_lab")):
             continue
         out.append(p)
     return out
