@@ -3,6 +3,7 @@ and nothing may outlive a run."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,8 @@ import warnings
 
 import pytest
 
-from phi_lab.sandbox import Sandbox, SandboxResult, detect_isolation
+from phi_lab.sandbox import CheckedSolution, Sandbox, SandboxResult, detect_isolation
+from phi_lab.sandbox.isolation import base_env
 
 NAMESPACES = detect_isolation().startswith("namespaces")
 needs_ns = pytest.mark.skipif(not NAMESPACES, reason="kernel namespaces not permitted here")
@@ -200,19 +202,47 @@ def test_file_size_limit(sb):
     assert res.outcome in ("error", "failed") and not res.passed
 
 
-def test_environment_is_scrubbed(sb, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-super-secret")
-    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+def _environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return dict(e.decode().partition("=")[::2] for e in f.read().split(b"\0") if e)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _alive_child(int(p), pid)]
+
+
+def _alive_child(pid: int, parent: int) -> bool:
+    try:
+        return _parent_of(pid) == parent
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("fixture", ["sb", "sb_limits"])
+def test_the_environment_is_an_allow_list_in_every_mode(request, fixture, monkeypatch):
+    box = request.getfixturevalue(fixture)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-super-secret-0123")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_0123")
+    monkeypatch.setenv("PYTHONPATH", "/the/harness/path")
     res = run(
-        sb,
-        """
-        import os
-        print(sorted(os.environ))
-        assert not any('KEY' in k or 'TOKEN' in k for k in os.environ)
-        """,
+        box,
+        "import json, os\nprint(json.dumps(sorted(os.environ)))\n"
+        "try:\n    print(open('/proc/self/environ').read())\nexcept PermissionError:\n    print('unreadable')\n",
     )
     assert res.outcome == "passed", res
-    assert "sk-super-secret" not in res.stdout
+    keys, initial = res.stdout.splitlines()
+    assert json.loads(keys) == sorted({*base_env(), "HOME", "TMPDIR"})
+    # What the process started with (what another process could read of it): the servers' allow-list.
+    # A sample that dropped to its own uid is not dumpable: not even it may read that.
+    started = dict(e.partition("=")[::2] for e in initial.split("\0") if e)
+    assert started == base_env() or (initial == "unreadable" and box.isolation == "namespaces-root")
+    assert "secret" not in res.stdout and "harness" not in res.stdout
+    # What the fork servers (and their launchers) and the checkers started with: the allow-list only.
+    assert box.run(CheckedSolution("def f():\n    return 1\n", "assert f() == 1\n")).passed
+    helpers = [s.proc.pid for s in box._servers] + [s.checker.proc.pid for s in box._servers if s.checker]
+    helpers += [c for s in box._servers for c in _children(s.proc.pid)]  # the server under its launcher
+    assert len(helpers) >= 2
+    assert all(_environ(pid) == base_env() for pid in helpers)
 
 
 def test_fresh_temporary_working_directory(sb):
