@@ -1,4 +1,4 @@
-"""annotate -> fit -> apply through the CLI; apply survives SIGKILL and resumes to identical outputs."""
+"""annotate -> fit -> apply through the CLI; a SIGKILLed apply reruns only its unfinished tasks, to identical outputs."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ NAMES = [
     "kiwi",
     "lemon",
 ]
-SHARD = 2  # 6 shards of 2 files: small enough to be fast, enough to kill mid-run
+SHARD = 2  # 6 work units of 2 files
+TASKS = 6  # one unit per task: enough tasks to kill the run between two of them
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,10 @@ def _apply_args(src: Path, clf: Path, out: Path, *extra: str) -> list[str]:
         str(clf),
         "--shard-size",
         str(SHARD),
+        "--tasks",
+        str(TASKS),
+        "--workers",
+        "1",
         "--out",
         str(out),
         *extra,
@@ -134,8 +139,8 @@ def _apply_args(src: Path, clf: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
-    files = ["kept.jsonl", "dropped.jsonl", "manifest.json", "run.json"]
-    files += [f"scores/{p.name}" for p in sorted((out / "scores").iterdir())]
+    files = ["kept.jsonl", "dropped.jsonl", "manifest.json", "run.json", "skipped.jsonl"]
+    files += [f"parts/scores/{p.name}" for p in sorted((out / "parts" / "scores").iterdir())]
     return {f: (out / f).read_bytes() for f in files}
 
 
@@ -154,14 +159,14 @@ def test_apply_writes_verdicts_reasons_and_histograms(trained, reference, tmp_pa
     assert manifest["threshold"] == cut
     assert dropped and all(r["score"] < cut and f"< threshold {cut:.4f}" in r["reason"] for r in dropped)
     assert kept and all(r["kept"] and f">= threshold {cut:.4f}" in r["reason"] for r in kept)
-    assert manifest["n_documents"] == len(NAMES) and manifest["n_shards"] == len(NAMES) // SHARD
+    assert manifest["n_documents"] == len(NAMES) and manifest["n_units"] == len(NAMES) // SHARD
     assert (reference / "histograms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # A target keep-fraction picks its threshold from the stored scores: nothing is re-scored.
     out = tmp_path / "frac"
     shutil.copytree(reference, out)
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "parts" / "scores").iterdir()}
     assert main(_apply_args(src, clf, out, "--keep-fraction", "0.25")) == 0
-    assert before == {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()}
+    assert before == {p.name: p.stat().st_mtime_ns for p in (out / "parts" / "scores").iterdir()}
     m2 = json.loads((out / "manifest.json").read_text())
     assert m2["n_kept"] == 3 and m2["threshold"] == sorted(r["score"] for r in kept)[-3]
 
@@ -175,21 +180,28 @@ def test_apply_resumes_after_sigkill_to_identical_outputs(trained, reference, tm
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # kill the run with every process it started
     )
-    first = out / "scores" / "shard-00000.jsonl"
-    deadline = time.monotonic() + 120
-    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
+    completions = out / "logs" / "score" / "completions"
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline:
+        if completions.is_dir() and any(completions.iterdir()):
+            break
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
-    done = sorted((out / "scores").glob("shard-*.jsonl"))
-    assert 1 <= len(done) < len(NAMES) // SHARD, "the kill should land mid-run"
+    done = sorted(p.name for p in completions.iterdir())
+    assert 1 <= len(done) < TASKS, "the kill should land between two tasks"
+    kept_parts = {
+        p: p.stat().st_mtime_ns for p in (out / "parts" / "scores").glob("*.jsonl") if p.stem in done
+    }
     assert not (out / "kept.jsonl").exists()
 
-    assert main(_apply_args(src, clf, out)) == 0  # resume: completed shards are skipped
+    assert main(_apply_args(src, clf, out)) == 0  # resume: completed tasks are skipped
+    assert {p: p.stat().st_mtime_ns for p in kept_parts} == kept_parts
     assert _outputs(out) == _outputs(reference)
-    assert not list((out / "scores").glob(".*.tmp"))
+    assert sorted(p.name for p in completions.iterdir()) == [f"{r:05d}" for r in range(TASKS)]
 
 
 def test_apply_refuses_to_mix_runs(trained, reference, tmp_path, capsys):
@@ -199,13 +211,14 @@ def test_apply_refuses_to_mix_runs(trained, reference, tmp_path, capsys):
     args = _apply_args(src, clf, out)
     args[args.index("--shard-size") + 1] = "5"
     assert main(args) == 2
-    assert "different ['shard_size']" in capsys.readouterr().err
+    assert "'shard_size']" in capsys.readouterr().err
     # Same settings, but a file under a completed shard changed: refused, not silently mixed.
     first = sorted(src.iterdir())[0]
-    original = first.read_text()
+    original, st = first.read_text(), first.stat()
     try:
         first.write_text(original + "\n# edited\n")
         assert main(_apply_args(src, clf, out)) == 2
         assert "corpus changed" in capsys.readouterr().err
     finally:
         first.write_text(original)
+        os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -13,9 +13,12 @@ from pathlib import Path
 
 from phi_lab.cli.common import add_verbs
 from phi_lab.filtering.run import ANNOTATORS, EMBED_DTYPES
+from phi_lab.pipelines.cli_args import add_executor_args, executor_from_args
 
 
-def _add_corpus_args(p: argparse.ArgumentParser, default_max: int | None) -> None:
+def _add_corpus_args(
+    p: argparse.ArgumentParser, default_max: int | None, max_help: str = "stop after this many documents"
+) -> None:
     p.add_argument(
         "--corpus",
         nargs="+",
@@ -23,9 +26,12 @@ def _add_corpus_args(p: argparse.ArgumentParser, default_max: int | None) -> Non
         metavar="SPEC",
         help="'offline' (stdlib + site-packages), directories of .py, .jsonl or .parquet files",
     )
-    p.add_argument("--max-documents", type=int, default=default_max, help="stop after this many documents")
+    p.add_argument("--max-documents", type=int, default=default_max, help=max_help)
     p.add_argument("--seed", type=int, default=0, help="order of the offline corpus")
     p.add_argument("--max-file-bytes", type=int, help="offline corpus: skip larger files (default 1 MB)")
+    p.add_argument(
+        "--text-field", help="text field/column of JSONL, Parquet, datasets (default: 'content' or 'text')"
+    )
 
 
 def _corpus(args: argparse.Namespace):
@@ -56,6 +62,8 @@ def run_filter_annotate(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         api_key_env=args.api_key_env,
         max_concurrency=args.max_concurrency,
+        executor=executor_from_args(args),
+        text_field=args.text_field,
     )
     print(json.dumps(summary, indent=2))
     return 0 if summary["failed"] < summary["n"] else 1  # no label at all: nothing to fit on
@@ -93,7 +101,12 @@ def run_filter_apply(args: argparse.Namespace) -> int:
         keep_fraction=args.keep_fraction,
         shard_size=args.shard_size,
         batch_size=args.batch_size,
+        executor=executor_from_args(args),
+        text_field=args.text_field,
     )
+    if "submitted" in manifest:  # slurm: the array jobs are queued; outputs appear when they finish
+        print(json.dumps(manifest, indent=2))
+        return 0
     keys = ("threshold", "n_documents", "n_kept", "kept_fraction")
     print(json.dumps({k: manifest[k] for k in keys}, indent=2))
     print(f"outputs in {args.out}: kept.jsonl, dropped.jsonl, histograms.png, manifest.json")
@@ -107,7 +120,9 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     verbs = add_verbs(parser, "verb")
 
     p = verbs.add_parser("annotate", help="label files with their educational value (heuristic or LLM)")
-    _add_corpus_args(p, default_max=2000)
+    _add_corpus_args(
+        p, 2000, "annotate a uniform sample of this many documents of the whole corpus, seeded by --seed"
+    )
     p.add_argument("--annotator", choices=ANNOTATORS, default="heuristic")
     p.add_argument("--model", help="chat model for --annotator openai (e.g. gpt-4o-mini)")
     p.add_argument("--base-url", help="OpenAI-compatible base URL (default: $OPENAI_BASE_URL or OpenAI)")
@@ -119,6 +134,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
         help="score in [0,1] at which a file counts as educational (default: heuristic 0.65, openai 0.5)",
     )
     p.add_argument("--out", type=Path, required=True, help="labels JSONL to write")
+    add_executor_args(p)
     p.set_defaults(func=run_filter_annotate)
 
     p = verbs.add_parser("fit", help="train the random-forest classifier on embeddings of labelled files")
@@ -147,4 +163,5 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument("--shard-size", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", type=Path, required=True)
+    add_executor_args(p)
     p.set_defaults(func=run_filter_apply)

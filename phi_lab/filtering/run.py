@@ -35,6 +35,10 @@ class CorpusSpec:
 
         return iter(iter_corpus(list(self.specs), self.max_documents, self.seed, self.max_file_bytes))
 
+    def offline_options(self) -> dict[str, Any]:
+        """Options of the offline corpus (order seed, file size cap) for the corpus plan."""
+        return {"seed": self.seed, **({"max_file_bytes": self.max_file_bytes} if self.max_file_bytes else {})}
+
     def to_json(self) -> str:
         # key order is part of the record a resumed filter run compares against: keep it
         return json.dumps(
@@ -49,8 +53,12 @@ class CorpusSpec:
 
 def _embedder(spec: str, device: str, dtype: str | None):
     """Only non-default options, so the default MiniLM stays the shared, already-loaded instance."""
+    from phi_lab.filtering.hashing_embedder import parse_hashing_spec
     from phi_lab.model.embeddings import get_embedder
 
+    hashing = parse_hashing_spec(spec)  # 'hashing[:DIM]': model-free, as apply's pipeline accepts too
+    if hashing is not None:
+        return hashing
     if dtype is not None and dtype not in EMBED_DTYPES:
         raise ValueError(f"unknown embedder dtype {dtype!r}; choose from {', '.join(EMBED_DTYPES)}")
     kw: dict[str, Any] = {}
@@ -72,11 +80,14 @@ def annotate_corpus(
     api_key_env: str = "OPENAI_API_KEY",
     max_concurrency: int = 8,
     progress: bool = True,
+    executor: Any = None,
+    text_field: str | None = None,
 ) -> dict[str, Any]:
-    """Label every document of `corpus` with its educational value; write the labels JSONL to `out`.
+    """Label a seeded uniform sample of `corpus` (`max_documents` files, drawn from all of it; every file
+    when None) with its educational value; write the labels JSONL to `out`.
 
     The openai annotator asks `model` on an OpenAI-compatible API (key from `api_key_env`)."""
-    from phi_lab.filtering.labels import write_labels
+    from phi_lab.filtering.labels import read_labels, read_labels_metadata
 
     if annotator not in ANNOTATORS:
         raise ValueError(f"unknown annotator {annotator!r}; choose from {', '.join(ANNOTATORS)}")
@@ -95,8 +106,26 @@ def annotate_corpus(
             model=model, base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency
         )
         ann = OpenAIAnnotator(cfg, threshold=cut)
-    labels = ann.annotate(list(corpus.documents()), progress=progress)
-    write_labels(labels, out)
+    # A seeded uniform sample of the whole corpus (max_documents files; all of them when None), drawn
+    # and annotated by datatrove tasks; the labels file's header records the sample.
+    from phi_lab.pipelines.annotate import AnnotatorSpec
+    from phi_lab.pipelines.annotate import annotate_corpus as annotate_sample
+
+    llm = getattr(getattr(ann, "client", None), "config", None)
+    spec = AnnotatorSpec(annotator, cut, llm)
+    offline = corpus.offline_options()
+    annotate_sample(
+        list(corpus.specs),
+        out,
+        corpus.max_documents,
+        corpus.seed,
+        spec,
+        executor,
+        text_field,
+        offline=offline,
+        progress=progress,
+    )
+    labels = list(read_labels(out))
     ok = [lab for lab in labels if lab.ok]
     summary: dict[str, Any] = {
         "out": str(out),
@@ -107,9 +136,10 @@ def annotate_corpus(
         "failed": len(labels) - len(ok),
         "positive_rate": sum(lab.label for lab in ok) / len(ok) if ok else None,
     }
-    client = getattr(ann, "client", None)
-    if client is not None:
-        summary["usage"] = client.usage.to_dict()
+    meta = read_labels_metadata(out)
+    summary["sample"] = meta.get("sample")
+    if "usage" in meta:  # the annotating task's API usage
+        summary["usage"] = meta["usage"]
     return summary
 
 
@@ -172,17 +202,31 @@ def apply_filter(
     shard_size: int = 256,
     batch_size: int = 32,
     progress: bool = True,
+    executor: Any = None,
+    text_field: str | None = None,
 ) -> dict[str, Any]:
-    """Score `corpus` in resumable shards and write kept.jsonl / dropped.jsonl / histograms.png /
-    manifest.json into `out`; returns the manifest. The embedder is the classifier's unless given."""
-    from phi_lab.filtering.classifier import EduClassifier
-    from phi_lab.filtering.corpus_filter import CorpusFilter, FilterConfig
+    """Score `corpus` with datatrove tasks (`executor`: a `phi_lab.pipelines.ExecutorConfig`, default
+    one local task) and write kept.jsonl / dropped.jsonl / histograms.png / manifest.json into `out`;
+    returns the manifest. The embedder is the classifier's unless given. Rerun to resume."""
+    from phi_lab.filtering.corpus_filter import FilterConfig
+    from phi_lab.pipelines import filter_corpus
 
-    clf = EduClassifier.load(classifier)
-    spec = embedder or clf.extra.get("embedder_spec") or "minilm"
-    dtype = dtype or clf.extra.get("embedder_dtype") or "float32"  # as at fit unless overridden
+    if dtype is not None and dtype not in EMBED_DTYPES:
+        raise ValueError(f"unknown embedder dtype {dtype!r}; choose from {', '.join(EMBED_DTYPES)}")
     cfg = FilterConfig(
         shard_size=shard_size, threshold=threshold, keep_fraction=keep_fraction, batch_size=batch_size
     )
-    filt = CorpusFilter(clf, _embedder(spec, device, dtype), out, cfg, corpus=corpus.to_json())
-    return filt.run(corpus.documents(), total=corpus.max_documents, progress=progress)
+    return filter_corpus(
+        list(corpus.specs),
+        classifier,
+        out,
+        cfg,
+        executor,
+        embedder=embedder,
+        device=device,
+        dtype=dtype,
+        text_field=text_field,
+        max_documents=corpus.max_documents,
+        offline=corpus.offline_options(),
+        progress=progress,
+    )

@@ -1,7 +1,7 @@
 """Annotate a seeded uniform sample of the whole corpus (§2.1's ~100K GPT-4-labelled files), as datatrove stages.
 
     sample    N tasks  read units -> each task's k smallest priorities (parts/candidates/<rank>.jsonl)
-    annotate  1 task   the k smallest of all tasks = the sample; annotate it; write the labels file
+    annotate  1 task   the k smallest of all tasks = the sample, in corpus order; annotate; write the labels
 
 The priorities hash (seed, source, path), so the sample is the same for any number of tasks and any
 shard order (see `phi_lab.data.sample`); the labels file's header records the seed, the corpus size
@@ -75,6 +75,7 @@ class SampleCandidates(PipelineStep):
             md = doc.metadata
             by_source[md["source"]] = by_source.get(md["source"], 0) + 1
             rec = {"text": doc.text, "path": doc.id, "source": md["source"], "meta": md["meta"]}
+            rec["at"] = [md["unit"], md["offset"]]  # the place in the corpus: the labels' order
             bk.offer(sample_priority(self.seed, md["source"], doc.id), rec)
             self.stat_update("seen")
         with atomic_open(Path(self.folder) / f"{rank:05d}.jsonl") as f:
@@ -126,9 +127,10 @@ class AnnotateSample(PipelineStep):
                 raise EmptySourceError(
                     f"{info['path']}: no documents: looked for {info['what']}; {skipped_for(work / 'skipped', name)}"
                 )
-        sample = [
-            Document(r["text"], r["source"], r["path"], r["meta"]) for _, r in merge_bottom_k(parts, self.k)
-        ]
+        # Which files: the k smallest priorities. In what order: the corpus's, so a sample of the whole
+        # corpus lists the files as the corpus does, wherever it lies on disk.
+        chosen = sorted((r for _, r in merge_bottom_k(parts, self.k)), key=lambda r: r["at"])
+        sample = [Document(r["text"], r["source"], r["path"], r["meta"]) for r in chosen]
         annotator = self.annotator.build()
         labels = annotator.annotate(sample, progress=self.progress)
         metadata = {
