@@ -123,3 +123,19 @@ def packed_code(tmp_path_factory, tiny_tokenizer) -> Path:
     from test_train import pack_code
 
     return pack_code(tmp_path_factory.mktemp("packed"), tiny_tokenizer)
+
+
+def test_a_moved_run_directory_still_finds_its_models(tmp_path):
+    run = tmp_path / "run"
+    models = _table(run / "training" / "runs")
+    table = write_models(run / "training" / "models.json", models)
+    stored = json.loads(table.read_text())
+    assert stored[0]["path"] == "runs/smoke-10-unfiltered/checkpoints/step-10"  # relative to the table
+    run.rename(tmp_path / "moved")
+    back = read_models(tmp_path / "moved" / "training")
+    assert [m.path for m in back] == [m.path.replace(str(run), str(tmp_path / "moved")) for m in models]
+    # a checkpoint outside the run stays absolute
+    outside = [*models[:1], ModelRun("x", "smoke", 1, 1, "filtered", False, str(tmp_path / "elsewhere"))]
+    table = write_models(tmp_path / "sub" / "t.json", outside[1:])
+    assert json.loads(table.read_text())[0]["path"] == str(tmp_path / "elsewhere")
+    assert read_models(table)[0].path == str(tmp_path / "elsewhere")

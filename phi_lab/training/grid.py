@@ -98,7 +98,18 @@ class ModelRun:
 
 
 def write_models(path: str | Path, models: Sequence[ModelRun]) -> Path:
-    return atomic_write_json(path, [m.to_json() for m in models], indent=2)
+    """The table, with checkpoint paths relative to its own folder where they lie inside it, so a run
+    directory that is moved or copied (another machine, an archive) still finds its models."""
+    path = Path(path)
+    home = path.resolve().parent
+    rows = []
+    for m in models:
+        row = m.to_json()
+        ckpt = Path(m.path).resolve()
+        if ckpt.is_relative_to(home):
+            row["path"] = str(ckpt.relative_to(home))
+        rows.append(row)
+    return atomic_write_json(path, rows, indent=2)
 
 
 def read_models(path: str | Path) -> list[ModelRun]:
@@ -111,7 +122,10 @@ def read_models(path: str | Path) -> list[ModelRun]:
     rows = json.loads(path.read_text())
     if not isinstance(rows, list):
         raise ValueError(f"{path}: expected a JSON list of models")
-    models = [ModelRun.from_json(r) for r in rows]
+    home = path.resolve().parent
+    models = [
+        ModelRun.from_json({**r, "path": str(home / r["path"])} if "path" in r else r) for r in rows
+    ]  # a relative checkpoint path is relative to the table's folder (absolute ones pass unchanged)
     names = {m.name for m in models}
     for m in models:
         if m.base is not None and m.base not in names:
