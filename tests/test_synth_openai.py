@@ -149,7 +149,7 @@ def test_openai_textbooks_commonsense(server, tmp_path):
     assert main(args) == 0
     kept = [json.loads(x) for x in (out / "textbooks.jsonl").read_text().splitlines()]
     assert len(kept) == 4 and all(r["meta"]["kind"] == "commonsense" for r in kept)
-    assert all({"subject", "aspect", "angle", "audience"} <= set(r["meta"]["slots"]) for r in kept)
+    assert all({"topic", "gloss", "angle", "audience"} <= set(r["meta"]["slots"]) for r in kept)
 
 
 def test_synth_sigkill_and_restart_pays_nothing_twice(server, tmp_path):

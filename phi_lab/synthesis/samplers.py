@@ -10,10 +10,13 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from phi_lab.synthesis.topics import TopicSet, composed_topic_strings, load_topics
 
 HERE = Path(__file__).parent
 
@@ -89,6 +92,18 @@ class TextbookPromptSampler:
         return PromptSample(self.kind, self.template.messages(slots), slots, self.template.version)
 
 
+def word_extract(text: str, chars: int, r: random.Random) -> tuple[int, str]:
+    """A random extract of about `chars` characters that starts and ends on word boundaries."""
+    start = r.randrange(max(1, len(text) - chars))
+    if start:  # move to the start of the next word
+        nxt = re.search(r"\s", text[start:])
+        start = start + nxt.end() if nxt else start
+    piece = text[start : start + chars]
+    if start + chars < len(text) and " " in piece:
+        piece = piece[: piece.rfind(" ")]
+    return start, piece.strip()
+
+
 def constrained_function_name(r: random.Random) -> str:
     c = load_data("exercise_concepts")
     return f"{r.choice(c['verbs'])}_{r.choice(c['nouns'])}"
@@ -115,48 +130,69 @@ class ExercisePromptSampler:
 
 
 def seed_topics(n: int = 20_000, seed: int = 0) -> list[str]:
-    """Up to `n` distinct phi-1.5 seed topics composed from subjects x aspects x angles (data/seed_parts.json).
-
-    Deterministic for a seed; the order is a seeded shuffle of the full product, so any prefix is
-    spread over all subjects instead of exhausting the first one.
-    """
-    parts = load_data("seed_parts")
-    total = len(parts["subjects"]) * len(parts["aspects"]) * len(parts["angles"])
-    if n > total:
-        raise ValueError(
-            f"asked for {n} seed topics but the lists compose only {total}; extend data/seed_parts.json"
-        )
-    order = random.Random(seed).sample(range(total), n)
-    na, ng = len(parts["aspects"]), len(parts["angles"])
-    out = []
-    for idx in order:
-        s, rest = divmod(idx, na * ng)
-        a, g = divmod(rest, ng)
-        out.append(f"{parts['subjects'][s]} | {parts['aspects'][a]} | {parts['angles'][g]}")
-    return out
+    """Up to `n` distinct composed topics, "subject | aspect | angle" (the older source; phi-1.5's
+    default is WordNet's, `topics.load_topics`). See `topics.composed_topic_strings`."""
+    return composed_topic_strings(n, seed)
 
 
 class CommonSensePromptSampler:
-    """phi-1.5 common-sense textbooks from a seed topic (subject | aspect | angle)."""
+    """phi-1.5 common-sense textbooks: a seed topic, an audience and a form per textbook, and (with
+    `web_texts`, a share `web_fraction` of prompts) an extract of web text "for diversity".
+
+    `topics` defaults to `topics.load_topics(n_topics, source, wordnet_dir, seed)`: the 20K most
+    familiar WordNet topics (source 'composed': the older subject | aspect | angle lists, whose
+    order `seed` shuffles); or give any `TopicSet`."""
 
     kind = "commonsense"
 
-    def __init__(self, n_topics: int = 20_000, seed: int = 0, template: str = "commonsense_v1"):
+    def __init__(
+        self,
+        topics: TopicSet | None = None,
+        n_topics: int = 20_000,
+        seed: int = 0,
+        source: str = "wordnet",
+        wordnet_dir: str | Path | None = None,
+        template: str = "commonsense_v2",
+        web_texts: Sequence[str] = (),
+        web_fraction: float = 0.5,
+        extract_chars: int = 400,
+    ):
+        if not 0.0 <= web_fraction <= 1.0:
+            raise ValueError(f"web_fraction must be in [0, 1], got {web_fraction}")
         self.template = Template.load(template)
-        self.topics = seed_topics(n_topics, seed)
-        self.audiences = load_data("textbook_topics")["audiences"]
+        if topics is None:
+            where = {"wordnet_dir": wordnet_dir} if wordnet_dir is not None else {}
+            topics = load_topics(n_topics, source=source, seed=seed, **where)
+        self.topics = topics
+        if not len(self.topics):
+            raise ValueError("the common-sense sampler needs at least one seed topic")
+        parts = load_data("commonsense_parts")
+        self.audiences, self.angles = parts["audiences"], parts["angles"]
+        self.web = [t for t in web_texts if len(t.strip()) >= 200]
+        self.web_fraction = web_fraction if self.web else 0.0
+        self.extract_chars = extract_chars
 
     def sample(self, r: random.Random) -> PromptSample:
-        i = r.randrange(len(self.topics))
-        subject, aspect, angle = self.topics[i].split(" | ")
-        slots = {
+        i, topic = self.topics.sample(r)
+        slots: dict[str, Any] = {
             "seed_topic_index": i,
-            "subject": subject,
-            "aspect": aspect,
-            "angle": angle,
+            "topic": topic.topic,
+            "category": topic.category,
+            "gloss": topic.gloss or topic.topic,
+            "synset": topic.synset,
             "audience": r.choice(self.audiences),
+            "angle": r.choice(self.angles),
             "length": r.choice([300, 500, 800]),
+            "web_seed": "",
         }
+        if self.web and r.random() < self.web_fraction:
+            j = r.randrange(len(self.web))
+            start, extract = word_extract(self.web[j], self.extract_chars, r)
+            slots.update(seed_text_index=j, extract_start=start)
+            slots["web_seed"] = (
+                "For variety, borrow the register or a detail from this web extract (do not copy it, "
+                f'and correct anything wrong in it):\n"""\n{extract}\n"""\n'
+            )
         return PromptSample(self.kind, self.template.messages(slots), slots, self.template.version)
 
 
@@ -176,8 +212,7 @@ class WebSeedPromptSampler:
     def sample(self, r: random.Random) -> PromptSample:
         i = r.randrange(len(self.texts))
         text = self.texts[i]
-        start = r.randrange(max(1, len(text) - self.extract_chars))
-        extract = text[start : start + self.extract_chars].strip()
+        start, extract = word_extract(text, self.extract_chars, r)
         slots = {
             "seed_text_index": i,
             "extract_start": start,
