@@ -12,6 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from phi_lab.training.phi15 import VARIANTS as PHI15_VARIANTS
+from phi_lab.training.phi15 import required_data
+
 SCHEDULES = ("warmup_linear", "constant", "warmup_cosine")
 PRECISIONS = ("fp32", "bf16", "fp16")
 ENGINES = ("ddp", "deepspeed")
@@ -156,6 +159,57 @@ _EXERCISES_HINT = (
     "phi-1-base checkpoint"
 )
 
+_PHI15_RECIPE: dict[str, Any] = dict(
+    model="phi-1.5",
+    seq_len=2048,
+    batch_size=2048,
+    micro_batch_size=8,
+    max_steps=35_763,
+    lr=2e-4,
+    schedule="constant",
+    warmup_steps=0,
+    weight_decay=0.1,
+    betas=(0.9, 0.98),
+    eps=1e-7,
+    precision="fp16",
+    engine="deepspeed",
+    zero_stage=2,
+    save_every=1000,
+    eval_every=1000,
+)
+_PHI15_CPU: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        model="smoke",
+        seq_len=64,
+        batch_size=8,
+        micro_batch_size=4,
+        max_steps=30,
+        lr=2e-3,
+        precision="fp32",
+        engine="ddp",
+        save_every=10,
+        keep_last=2,
+        eval_every=10,
+        eval_batches=2,
+        log_every=5,
+    ),
+    "micro": dict(
+        model="micro",
+        seq_len=256,
+        batch_size=8,
+        micro_batch_size=8,
+        max_steps=300,
+        lr=1e-3,
+        precision="fp32",
+        engine="ddp",
+        save_every=100,
+        keep_last=2,
+        eval_every=50,
+        eval_batches=4,
+        log_every=10,
+    ),
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # §2.3: phi-1-base on CodeTextbook, 36,000 steps; the paper uses the 24,000-step checkpoint.
     "phi-1-base": dict(
@@ -193,24 +247,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         keep_best=True,
         eval_every=1000,
     ),
-    # phi-1.5 report: constant lr 2e-4 without warmup, Adam betas (0.9, 0.98), eps 1e-7, batch 2048.
-    "phi-1.5": dict(
-        model="phi-1.5",
-        default_data={"kind": "offline", "tokenizer": "codegen", "max_bytes": None},
-        seq_len=2048,
-        batch_size=2048,
-        micro_batch_size=8,
-        max_steps=36_000,
-        lr=2e-4,
-        schedule="constant",
-        warmup_steps=0,
-        weight_decay=0.1,
-        betas=(0.9, 0.98),
-        eps=1e-7,
-        precision="fp16",
-        save_every=1000,
-        eval_every=1000,
-    ),
+    # phi-1.5 report: random init, constant lr 2e-4 without warmup, weight decay 0.1, Adam betas
+    # (0.9, 0.98), eps 1e-7, fp16 with DeepSpeed ZeRO-2, batch 2048 sequences of 2048 tokens, 150B
+    # tokens (150e9 / 2048^2 = 35,763 steps). The three variants share the recipe; only their data
+    # mixture differs (phi_lab.training.phi15).
+    **{name: dict(_PHI15_RECIPE, default_data=required_data(name)) for name in PHI15_VARIANTS},
+    # The same recipe shape (constant lr, no warmup, betas, eps, wd) at CPU sizes, fp32: the lr is
+    # larger because 2e-4 barely moves a model this small in so few steps.
+    **{
+        f"{name}-{size}": dict(_PHI15_RECIPE, default_data=required_data(name), **cpu)
+        for name in PHI15_VARIANTS
+        for size, cpu in _PHI15_CPU.items()
+    },
     # CPU presets: the paper's recipe shape (warmup then linear decay), sized for 2 cores.
     "micro": dict(
         model="micro",
