@@ -202,6 +202,18 @@ def test_compressed_jsonl_shards_by_content(tmp_path: Path) -> None:
     assert [d.meta["id"] for d in read_source(shards)] == list(range(6))
 
 
+def test_a_plain_jsonl_file_is_split_into_line_ranges(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"text": f"y = {i}\n", "n": i}) for i in range(10)]
+    lines[4] = "{not json"
+    path.write_text("\n".join(lines) + "\n")
+    plan = plan_corpus([path], tmp_path / "work", shard_size=3)
+    assert [u.part["first_line"] for u in plan.units] == [1, 4, 7, 10]
+    got = [d for u in plan.units for d in read_unit(u)]
+    assert [(d.path, d.meta["n"]) for d in got] == [(d.path, d.meta["n"]) for d in read_source(path)]
+    assert got[4].path == f"{path}:6" and len(got) == 9  # line 5 is skipped, the count goes on
+
+
 def test_text_field_is_detected_or_an_error_listing_the_columns(tmp_path: Path) -> None:
     both = tmp_path / "both.jsonl"
     both.write_text(json.dumps({"content": "a = 1\n", "text": "b", "repo": "r"}) + "\n")

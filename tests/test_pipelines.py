@@ -133,7 +133,7 @@ def test_reference_run_keeps_textbook_files_with_reasons(reference, corpus):
 def test_one_task_and_four_tasks_give_identical_outputs(reference, corpus, classifier, tmp_path):
     out = tmp_path / "four"
     result = run_filter(corpus, classifier, out, ExecutorConfig(tasks=4, workers=2))
-    assert result["pipeline"]["stages"]["score"] == {"tasks": 4, "ran": 4}
+    assert result["pipeline"]["stages"]["score"]["ran"] == 4
     assert len(list((out / "parts" / "scores").glob("*.jsonl"))) == 4
     assert outputs(out) == outputs(reference)  # kept and dropped sets, reasons, histograms, manifest
 
@@ -182,7 +182,7 @@ def test_killed_run_reruns_only_unfinished_tasks(reference, corpus, classifier, 
     result = run_filter(
         corpus, classifier, out, ExecutorConfig(tasks=4, workers=1), embedder=HashingEmbedder()
     )
-    assert result["pipeline"]["stages"]["score"] == {"tasks": 4, "ran": 2}  # tasks 2 and 3 only
+    assert result["pipeline"]["stages"]["score"]["ran"] == 2  # tasks 2 and 3 only
     assert {p: p.stat().st_mtime_ns for p in done} == done  # the finished tasks' outputs untouched
     assert outputs(out) == outputs(reference)
     again = run_filter(
@@ -264,7 +264,7 @@ def test_ray_executor_gives_the_same_kept_set(reference, corpus, classifier, tmp
         result = run_filter(corpus, classifier, out, cfg)
     finally:
         ray.shutdown()
-    assert result["pipeline"]["stages"]["score"] == {"tasks": 3, "ran": 3}
+    assert result["pipeline"]["stages"]["score"]["ran"] == 3
     assert rows(out / "kept.jsonl") == rows(reference / "kept.jsonl")
     assert outputs(out) == outputs(reference)
 

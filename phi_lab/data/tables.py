@@ -7,6 +7,7 @@ named, and a named field that exists nowhere is an error that lists the columns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,18 +31,56 @@ def _row_document(
     return Document(text, source, where, {k: v for k, v in rec.items() if k != text_field and is_scalar(v)})
 
 
+def jsonl_line_ranges(path: str | Path, lines_per_range: int) -> list[tuple[int, int, int]]:
+    """(start byte, stop byte, first line number) of consecutive `lines_per_range`-line pieces of a plain
+    JSONL file: one pass over the bytes, so a single large file can still be split between tasks."""
+    ranges, start, first, pos = [], 0, 1, 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if (lineno - 1) % lines_per_range == 0 and lineno > 1:
+                ranges.append((start, pos, first))
+                start, first = pos, lineno
+            pos += len(raw)
+    if pos > start:
+        ranges.append((start, pos, first))
+    return ranges
+
+
+def _lines(path: Path, start: int, stop: int | None, first_line: int) -> Iterator[tuple[int, bytes]]:
+    if start == 0 and stop is None:
+        with open_binary(path) as f:
+            yield from enumerate(f, first_line)
+        return
+    with open(path, "rb") as f:  # a byte range exists only for plain files
+        f.seek(start)
+        lineno = first_line
+        while stop is None or f.tell() < stop:
+            raw = f.readline()
+            if not raw:
+                break
+            yield lineno, raw
+            lineno += 1
+
+
 def read_jsonl(
-    path: str | Path, text_field: str | None = None, skips: SkipLog | None = None, source: str | None = None
+    path: str | Path,
+    text_field: str | None = None,
+    skips: SkipLog | None = None,
+    source: str | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    first_line: int = 1,
 ) -> Iterator[Document]:
-    """One Document per JSON line of a plain or compressed file; bad lines are skipped with a reason."""
+    """One Document per JSON line of a plain or compressed file (or of bytes [start, stop) of a plain
+    one, whose first line is `first_line`); bad lines are skipped with a reason."""
     path = Path(path)
     skips = skips if skips is not None else SkipLog()
     source = source or path.name.split(".")[0]
     field, explicit = text_field, text_field is not None
     seen_field = False
     n_lines = 0
-    with open_binary(path) as f:
-        for lineno, raw in enumerate(f, 1):
+    with contextlib.closing(_lines(path, start, stop, first_line)) as lines:
+        for lineno, raw in lines:
             if not raw.strip():
                 continue
             n_lines += 1
@@ -71,7 +110,7 @@ def read_jsonl(
                 skips.add(where, "empty", source)
                 continue
             yield Document(text, source, where, {k: v for k, v in rec.items() if k != field and is_scalar(v)})
-    if n_lines and explicit and not seen_field:
+    if n_lines and explicit and not seen_field and start == 0 and stop is None:
         raise ValueError(f"{path}: no record has the text field {field!r} (use --text-field)")
 
 

@@ -1,8 +1,9 @@
 """A corpus split into work units: the plan that distributed tasks share (task r reads units r, r+N, ...).
 
-A unit is the smallest piece of a source that can be read on its own: a batch of `.py` files, one
-JSONL file, one Parquet row group, a row range of a saved dataset, one shard of a hub stream, one
-bucket of joined Stack Exchange posts. The plan is made once, by the process that launches the
+A unit is the smallest piece of a source that can be read on its own: a batch of `.py` files, a
+range of lines of a plain JSONL file (a compressed one whole: a stream cannot be entered half-way),
+one Parquet row group, a row range of a saved dataset, one shard of a hub stream, one bucket of
+joined Stack Exchange posts. The plan is made once, by the process that launches the
 tasks, and written as JSONL; it records each unit's file sizes and modification times, so a rerun
 can tell that the corpus changed under a half-finished job instead of mixing two corpora.
 
@@ -21,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from phi_lab.data.documents import Document, EmptySourceError, SkipLog, read_python_tree
-from phi_lab.data.formats import resolve_text_field
+from phi_lab.data.formats import compression_of, resolve_text_field
 from phi_lab.data.hub import HubSource, n_shards, open_stream, read_hub, stream_columns
 from phi_lab.data.offline import offline_python_corpus
 from phi_lab.data.sources import SourceSpec, detect, looked_for, source_name
 from phi_lab.data.stackexchange import read_bucket, split_posts
 from phi_lab.data.tables import (
+    jsonl_line_ranges,
     load_saved_dataset,
     parquet_columns,
     parquet_row_groups,
@@ -109,7 +111,15 @@ def _source_units(
             for b in _batches(files, shard_size)
         ]
     if det.kind == "jsonl":
-        return [{**base, "part": {"file": str(f)}, "stamp": _stamp([f])} for f in det.files]
+        out = []
+        for f in det.files:
+            if compression_of(f) is not None:  # a compressed stream cannot be entered half-way
+                out.append({**base, "part": {"file": str(f)}, "stamp": _stamp([f])})
+                continue
+            for start, stop, first in jsonl_line_ranges(f, shard_size):
+                part = {"file": str(f), "start": start, "stop": stop, "first_line": first}
+                out.append({**base, "part": part, "stamp": _stamp([f])})
+        return out
     if det.kind == "parquet":
         out = []
         for f in det.files:
@@ -173,7 +183,9 @@ def _read_unit(u: Unit, skips: SkipLog) -> Iterator[Document]:
         files = [root / f for f in p["files"]] if root.is_dir() else None
         yield from read_python_tree(root, skips, u.source, files=files)
     elif u.kind == "jsonl":
-        yield from read_jsonl(p["file"], u.text_field, skips, u.source)
+        yield from read_jsonl(
+            p["file"], u.text_field, skips, u.source, p.get("start", 0), p.get("stop"), p.get("first_line", 1)
+        )
     elif u.kind == "parquet":
         yield from read_parquet(p["file"], u.text_field, skips, u.source, row_groups=[p["row_group"]])
     elif u.kind == "hf":
