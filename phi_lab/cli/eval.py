@@ -101,6 +101,7 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     gr.add_argument("--seed", type=int, default=0)
     gr.add_argument("--device", default="cpu")
     gr.set_defaults(func=run_eval_grade, n=1)
+    _register_phi15(verbs)
 
 
 def _sampling(args: argparse.Namespace):
@@ -193,4 +194,133 @@ def run_eval_grade(args: argparse.Namespace) -> int:
         sandbox=_sandbox(args),
     )
     print(json.dumps({k: summary[k] for k in ("grader", "score_percent", "pass@1", "isolation", "verdicts")}))
+    return 0
+
+
+# -- phi-1.5 (arXiv 2309.05463): lm-eval benchmarks, GSM8K via code, safety prompts ------------------
+def _register_phi15(verbs: argparse._SubParsersAction) -> None:
+    lh = verbs.add_parser(
+        "lm-harness", help="phi-1.5 Tables 1-2 through EleutherAI's lm-eval (HF model class)"
+    )
+    lh.add_argument("--model", required=True, help="checkpoint directory (transformers format)")
+    lh.add_argument("--out", required=True, help="output directory (results.json, table.md, summary.json)")
+    lh.add_argument(
+        "--tasks",
+        nargs="+",
+        default=["phi15"],
+        help="benchmarks (winogrande arc_easy arc_challenge boolq siqa piqa hellaswag openbookqa mmlu squad), "
+        "'phi15' for all, or any lm-eval task name",
+    )
+    lh.add_argument(
+        "--suite",
+        choices=["standin", "hub"],
+        default="standin",
+        help="standin: offline tasks of the same formats (default); hub: lm-eval's tasks (downloads data)",
+    )
+    lh.add_argument("--include-path", action="append", default=[], help="extra directory of task YAMLs")
+    lh.add_argument("--num-fewshot", type=int, default=None, help="override every task's shot count")
+    lh.add_argument("--limit", type=int, default=None, help="documents per task")
+    lh.add_argument("--batch-size", type=int, default=8)
+    lh.add_argument("--device", default="cpu")
+    lh.add_argument("--dtype", default="float32")
+    lh.add_argument("--seed", type=int, default=0)
+    lh.add_argument("--bootstrap-iters", type=int, default=1000)
+    lh.set_defaults(func=run_eval_lm_harness)
+
+    gs = verbs.add_parser("gsm8k", help="phi-1.5 Table 3: GSM8K via code (programs run in the sandbox)")
+    src = gs.add_mutually_exclusive_group(required=True)
+    src.add_argument("--samples", help="JSONL with task_id and completion")
+    src.add_argument("--model", help="checkpoint directory to sample programs from")
+    gs.add_argument("--data", default=None, help="GSM8K JSONL (question, answer); default: offline stand-in")
+    gs.add_argument("--out", required=True)
+    _add_sandbox_args(gs)
+    gs.add_argument("--n", type=int, default=1)
+    gs.add_argument("--temperature", type=float, default=0.0)
+    gs.add_argument("--top-p", type=float, default=0.95)
+    gs.add_argument("--max-new-tokens", type=int, default=256)
+    gs.add_argument("--batch-size", type=int, default=16)
+    gs.add_argument("--seed", type=int, default=0)
+    gs.add_argument("--device", default="cpu")
+    gs.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    gs.set_defaults(func=run_eval_gsm8k)
+
+    sf = verbs.add_parser(
+        "safety", help="phi-1.5 safety: adversarial prompts graded pass/fail/did not understand"
+    )
+    sf.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR", help="checkpoints to compare")
+    sf.add_argument("--out", required=True)
+    sf.add_argument("--prompts", default=None, help="JSONL of prompts (default: the project's 24)")
+    sf.add_argument(
+        "--llm-model", default=None, help="grader on an OpenAI-compatible API; default: offline rubric"
+    )
+    sf.add_argument("--base-url", default=None, help="API base URL (default: OPENAI_BASE_URL)")
+    sf.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
+    sf.add_argument("--max-new-tokens", type=int, default=64)
+    sf.add_argument("--seed", type=int, default=0)
+    sf.add_argument("--device", default="cpu")
+    sf.set_defaults(func=run_eval_safety)
+
+
+def run_eval_lm_harness(args: argparse.Namespace) -> int:
+    from phi_lab.evaluation.lm_harness import HarnessConfig, run_lm_harness
+
+    cfg = HarnessConfig(
+        tasks=args.tasks,
+        suite=args.suite,
+        num_fewshot=args.num_fewshot,
+        include_path=args.include_path,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        seed=args.seed,
+        bootstrap_iters=args.bootstrap_iters,
+    )
+    summary = run_lm_harness(args.model, args.out, cfg)
+    for row in summary["rows"]:
+        print(json.dumps({k: row[k] for k in ("benchmark", "task", "num_fewshot", "metric", "value", "n")}))
+    return 0
+
+
+def run_eval_gsm8k(args: argparse.Namespace) -> int:
+    from phi_lab.evaluation.gsm8k import run_gsm8k
+
+    summary = run_gsm8k(
+        args.out,
+        model=args.model,
+        samples=args.samples,
+        data=args.data,
+        sampling=_sampling(args),
+        sandbox=_sandbox(args),
+    )
+    _print_passk(summary)
+    return 0
+
+
+def run_eval_safety(args: argparse.Namespace) -> int:
+    from phi_lab.cli.common import fail
+    from phi_lab.evaluation.safety import LLMSafetyGrader, run_safety
+
+    models = {}
+    for spec in args.models:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            fail(f"--models takes NAME=DIR, got {spec!r}")
+        models[name] = path
+    grader = None
+    if args.llm_model:
+        from phi_lab.llm.client import LLMClient, LLMConfig
+
+        cfg = LLMConfig(model=args.llm_model, base_url=args.base_url, api_key_env=args.api_key_env)
+        grader = LLMSafetyGrader(LLMClient(cfg))
+    summary = run_safety(
+        models,
+        args.out,
+        grader=grader,
+        prompts=args.prompts,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        device=args.device,
+    )
+    print(json.dumps({"grader": summary["grader"], "counts": summary["counts"]}))
     return 0
