@@ -15,6 +15,7 @@ process, as does every "runs" check; such a verdict says "in-process" (`SandboxR
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from phi_lab.probes.probeset import Probe
@@ -151,3 +152,32 @@ def api_report(probe: Probe, completion: str) -> ApiReport | None:
     found = [s for s in probe.apis if refs.matches(s)]
     missing = [s for s in probe.apis if s not in found]
     return ApiReport(ok=not missing, found=found, missing=missing)
+
+
+@dataclass
+class TextReport:
+    """A text-format probe's verdicts: did the model answer at all, and on topic."""
+
+    answers: bool
+    on_topic: bool | None  # None: the probe expects no keywords
+    missing: list[str]
+
+
+MIN_ANSWER_WORDS = 3
+
+
+def text_report(probe: Probe, completion: str) -> TextReport:
+    """`answers`: the completion (already cut at the format's stops) has at least three words;
+    `on_topic`: it mentions every `expect` spec (one of its "|" alternatives, as a whole word)."""
+    words = re.findall(r"[A-Za-z][A-Za-z'-]*", completion)
+    low = completion.lower()
+    missing = [
+        spec
+        for spec in probe.expect
+        if not any(re.search(rf"\b{re.escape(alt.strip().lower())}\b", low) for alt in spec.split("|"))
+    ]
+    return TextReport(
+        answers=len(words) >= MIN_ANSWER_WORDS,
+        on_topic=(not missing) if probe.expect else None,
+        missing=missing,
+    )

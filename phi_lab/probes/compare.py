@@ -130,9 +130,10 @@ class CompletionCache:
 
     @staticmethod
     def key(entry: ModelEntry, probe: Probe, decoding: DecodingConfig) -> str:
-        raw = json.dumps(
-            [entry.key, probe.prompt, decoding.fingerprint(), probe_seed(decoding.seed, probe.id)]
-        )
+        parts = [entry.key, probe.prompt, decoding.fingerprint(), probe_seed(decoding.seed, probe.id)]
+        if probe.is_text:  # a text probe ends at its format's stops, not the decoding's
+            parts.append(list(probe.stop_strings or ()))
+        raw = json.dumps(parts)
         return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
     def get(self, key: str) -> dict | None:
@@ -185,23 +186,28 @@ def complete(
         if cache is not None:
             cache.add(rows)
 
-    try:
-        generation.complete(
-            entry.model,
-            entry.tokenizer,
-            [probes[i].prompt for i in todo],
-            [probe_seed(decoding.seed, probes[i].id) for i in todo],
-            max_new_tokens=decoding.max_new_tokens,
-            temperature=decoding.temperature,
-            top_p=decoding.top_p,
-            stop_strings=decoding.stop_strings,
-            batch_size=decoding.batch_size,
-            progress=progress,
-            desc=f"generate {entry.name}",
-            on_batch=save,
-        )
-    except ValueError as e:  # which model's window was too small
-        raise ValueError(f"{entry.name}: {e}") from None
+    # one generation call per stop list: code probes share the decoding's, text formats have their own
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for j, i in enumerate(todo):
+        groups.setdefault(probes[i].stop_strings or decoding.stop_strings, []).append(j)
+    for stops, members in groups.items():
+        try:
+            generation.complete(
+                entry.model,
+                entry.tokenizer,
+                [probes[todo[j]].prompt for j in members],
+                [probe_seed(decoding.seed, probes[todo[j]].id) for j in members],
+                max_new_tokens=decoding.max_new_tokens,
+                temperature=decoding.temperature,
+                top_p=decoding.top_p,
+                stop_strings=stops,
+                batch_size=decoding.batch_size,
+                progress=progress,
+                desc=f"generate {entry.name}",
+                on_batch=lambda batch, comps, members=members: save([members[b] for b in batch], comps),
+            )
+        except ValueError as e:  # which model's window was too small
+            raise ValueError(f"{entry.name}: {e}") from None
     return results  # type: ignore[return-value]
 
 
@@ -214,7 +220,7 @@ class ProbeResult:
     completion: str
     n_tokens: int = 0
     prompt_truncated: bool = False
-    parses: bool = False
+    parses: bool | None = False  # None: a text probe (nothing to parse)
     parse_error: str | None = None
     runs: bool | None = None
     run_outcome: str | None = None
@@ -226,6 +232,10 @@ class ProbeResult:
     test_detail: str = ""
     # who judged the test: "trusted checker" (the project's test, outside the sample) or "in-process"
     test_decided_by: str | None = None
+    # text probes (phi-1.5's prompt formats): an answer of a few words at all, and on topic
+    answers: bool | None = None
+    on_topic: bool | None = None
+    topic_missing: list[str] = field(default_factory=list)
     skipped: str = ""  # why run/test were not attempted
     seconds: float = 0.0
 
@@ -272,6 +282,16 @@ def evaluate(
             r = ProbeResult(
                 probe.id, model, comp.text, comp.n_tokens, comp.prompt_truncated, seconds=comp.seconds
             )
+            if probe.is_text:
+                text = checks.text_report(probe, comp.text)
+                r.parses, r.answers, r.on_topic, r.topic_missing = (
+                    None,
+                    text.answers,
+                    text.on_topic,
+                    text.missing,
+                )
+                results[(model, probe.id)] = r
+                continue
             r.parse_error = checks.parse_error(checks.program(probe, comp.text))
             r.parses = r.parse_error is None
             api = checks.api_report(probe, comp.text)
@@ -308,12 +328,17 @@ class Score:
     model: str
     n: int = 0
     parsed: int = 0
+    parse_n: int = 0  # code probes (text probes have nothing to parse)
     ran: int = 0
     run_n: int = 0
     api: int = 0
     api_n: int = 0
     passed: int = 0
     test_n: int = 0
+    answered: int = 0
+    answer_n: int = 0  # text probes
+    on_topic: int = 0
+    topic_n: int = 0
 
     @staticmethod
     def _rate(k: int, n: int) -> float | None:
@@ -321,7 +346,7 @@ class Score:
 
     @property
     def parse_rate(self) -> float | None:
-        return self._rate(self.parsed, self.n)
+        return self._rate(self.parsed, self.parse_n)
 
     @property
     def run_rate(self) -> float | None:
@@ -335,6 +360,14 @@ class Score:
     def pass_rate(self) -> float | None:
         return self._rate(self.passed, self.test_n)
 
+    @property
+    def answer_rate(self) -> float | None:
+        return self._rate(self.answered, self.answer_n)
+
+    @property
+    def topic_rate(self) -> float | None:
+        return self._rate(self.on_topic, self.topic_n)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(
@@ -342,6 +375,8 @@ class Score:
             run_rate=self.run_rate,
             api_rate=self.api_rate,
             pass_rate=self.pass_rate,
+            answer_rate=self.answer_rate,
+            topic_rate=self.topic_rate,
         )
         return d
 
@@ -364,7 +399,15 @@ class Comparison:
             for p in self.probes:
                 r = self.result(m, p.id)
                 s.n += 1
-                s.parsed += r.parses
+                if r.parses is not None:
+                    s.parse_n += 1
+                    s.parsed += r.parses
+                if r.answers is not None:
+                    s.answer_n += 1
+                    s.answered += r.answers
+                if r.on_topic is not None:
+                    s.topic_n += 1
+                    s.on_topic += r.on_topic
                 if r.runs is not None:
                     s.run_n += 1
                     s.ran += r.runs

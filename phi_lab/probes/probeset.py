@@ -14,7 +14,15 @@ function body, plus what an automatic check needs:
 - `reference`: a hand-written correct completion, used only to validate the probe set itself.
 
 Categories follow §3: "understanding" (logical relations between conditions, several
-constraints) and "library" (external libraries absent from the CodeExercises).
+constraints) and "library" (external libraries absent from the CodeExercises), plus
+"prompt-format": phi-1.5's prompting formats for base models (`data/prompt_formats.jsonl`).
+
+`format` says what the completion is: "code" (the default: a function body, checked as above) or one
+of phi-1.5's text formats, "completion" (plain text continued), "qa" (an "Answer:" after a question)
+and "chat" ("Alice: ... Bob:", Bob's turn). A text completion is not parsed, run or tested; it ends at
+its format's stop strings (`FORMAT_STOPS`) and is checked for being an answer at all (`answers`: at
+least three words) and for being on topic (`expect`: keyword specs, alternatives joined by "|",
+matched as whole words, case-insensitive).
 """
 
 from __future__ import annotations
@@ -26,7 +34,14 @@ from pathlib import Path
 
 from phi_lab.io import read_jsonl
 
-CATEGORIES = ("understanding", "library", "custom")
+CATEGORIES = ("understanding", "library", "prompt-format", "custom")
+PROMPT_FORMATS = ("code", "completion", "qa", "chat")
+# Where a text answer ends: the next speaker's turn, the next question, or a paragraph break.
+FORMAT_STOPS: dict[str, tuple[str, ...]] = {
+    "completion": ("\n\n",),
+    "qa": ("\nQuestion:", "\n\n"),
+    "chat": ("\nAlice:", "\n\n"),
+}
 
 # Where a probe's completion (a function body) ends: a new top-level definition, decorator, main guard,
 # print or comment. It differs from HumanEval's list (`benchmarks.humaneval.HUMANEVAL_STOPS`: "\ndef",
@@ -35,7 +50,19 @@ CATEGORIES = ("understanding", "library", "custom")
 # at `default = ...`, "\nif __name__" not at any top-level `if`). Changing it changes every probe
 # completion (it is part of the decoding fingerprint that keys the completion cache).
 PROBE_STOPS: tuple[str, ...] = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\n@")
-_FIELDS = {"id", "category", "title", "prompt", "apis", "requires", "run", "test", "reference"}
+_FIELDS = {
+    "id",
+    "category",
+    "title",
+    "prompt",
+    "apis",
+    "requires",
+    "run",
+    "test",
+    "reference",
+    "format",
+    "expect",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +76,8 @@ class Probe:
     run: str = ""
     test: str = ""
     reference: str = ""
+    format: str = "code"
+    expect: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.id or not isinstance(self.id, str):
@@ -59,9 +88,25 @@ class Probe:
             raise ValueError(
                 f"probe {self.id!r}: category must be one of {CATEGORIES}, got {self.category!r}"
             )
-        for spec in self.apis:
+        for spec in (*self.apis, *self.expect):
             if not isinstance(spec, str) or not all(alt.strip() for alt in spec.split("|")):
-                raise ValueError(f"probe {self.id!r}: bad api spec {spec!r}")
+                raise ValueError(f"probe {self.id!r}: bad api or expect spec {spec!r}")
+        if self.format not in PROMPT_FORMATS:
+            raise ValueError(
+                f"probe {self.id!r}: format must be one of {PROMPT_FORMATS}, got {self.format!r}"
+            )
+        if self.is_text and (self.apis or self.run or self.test or self.requires):
+            raise ValueError(f"probe {self.id!r}: a {self.format} probe has no apis, requires, run or test")
+
+    @property
+    def is_text(self) -> bool:
+        """A natural-language completion (phi-1.5's text formats), not code."""
+        return self.format != "code"
+
+    @property
+    def stop_strings(self) -> tuple[str, ...] | None:
+        """The format's own stop strings; None for code (the decoding's list applies)."""
+        return FORMAT_STOPS.get(self.format)
 
     @classmethod
     def from_json(cls, row: dict) -> Probe:
@@ -81,11 +126,13 @@ class Probe:
             run=row.get("run", "") or "",
             test=row.get("test", "") or "",
             reference=row.get("reference", "") or "",
+            format=row.get("format", "code") or "code",
+            expect=tuple(row.get("expect") or ()),
         )
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["apis"], d["requires"] = list(self.apis), list(self.requires)
+        d["apis"], d["requires"], d["expect"] = list(self.apis), list(self.requires), list(self.expect)
         return d
 
 
@@ -105,6 +152,11 @@ def custom_probe(prompt: str, test: str = "", apis: tuple[str, ...] = ()) -> Pro
 
 def default_probes_path() -> Path:
     return Path(str(resources.files("phi_lab.probes") / "data" / "probes.jsonl"))
+
+
+def prompt_formats_path() -> Path:
+    """phi-1.5's prompt formats for base models as a probe set."""
+    return Path(str(resources.files("phi_lab.probes") / "data" / "prompt_formats.jsonl"))
 
 
 def load_probes(path: str | Path | None = None) -> list[Probe]:

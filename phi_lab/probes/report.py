@@ -31,17 +31,27 @@ def _rate(k: int, n: int, rate: float | None) -> str:
     return "n/a" if rate is None else f"{k}/{n} ({rate:.0%})"
 
 
-def _score_rows(scores: list[Score]) -> list[tuple[str, ...]]:
-    return [
-        (
-            s.model,
-            _rate(s.parsed, s.n, s.parse_rate),
-            _rate(s.ran, s.run_n, s.run_rate),
-            _rate(s.api, s.api_n, s.api_rate),
-            _rate(s.passed, s.test_n, s.pass_rate),
-        )
-        for s in scores
-    ]
+def _score_rows(scores: list[Score]) -> dict[str, Any]:
+    """The scores table: code columns, plus the text formats' columns when any probe is text."""
+    text = any(s.answer_n for s in scores)
+    code = any(s.parse_n for s in scores) or not text
+    headers = ["model"]
+    headers += ["parses", "runs", "right APIs", "passes test"] if code else []
+    headers += ["answers", "on topic"] if text else []
+    rows = []
+    for s in scores:
+        row = [s.model]
+        if code:
+            row += [
+                _rate(s.parsed, s.parse_n, s.parse_rate),
+                _rate(s.ran, s.run_n, s.run_rate),
+                _rate(s.api, s.api_n, s.api_rate),
+                _rate(s.passed, s.test_n, s.pass_rate),
+            ]
+        if text:
+            row += [_rate(s.answered, s.answer_n, s.answer_rate), _rate(s.on_topic, s.topic_n, s.topic_rate)]
+        rows.append(tuple(row))
+    return {"headers": headers, "rows": rows}
 
 
 def _diff_lines(diff: str) -> list[tuple[str, str]]:

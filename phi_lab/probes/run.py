@@ -94,10 +94,11 @@ def scores_text(comparison: Comparison) -> str:
     def fmt(rate: float | None) -> str:
         return "n/a" if rate is None else f"{rate:6.1%}"
 
-    lines = [f"{'model':<30} {'parses':>7} {'runs':>7} {'APIs':>7} {'tests':>7}"]
+    lines = [f"{'model':<30} {'parses':>7} {'runs':>7} {'APIs':>7} {'tests':>7} {'answers':>7} {'topic':>7}"]
     for s in comparison.scores():
         lines.append(
             f"{s.model:<30} {fmt(s.parse_rate):>7} {fmt(s.run_rate):>7} {fmt(s.api_rate):>7} {fmt(s.pass_rate):>7}"
+            f" {fmt(s.answer_rate):>7} {fmt(s.topic_rate):>7}"
         )
     judged = Counter(r.test_decided_by for r in comparison.results.values() if r.test_decided_by)
     how = ", ".join(
