@@ -176,7 +176,7 @@ class CausalLMEmbedder:
         self.pad_id = self.tokenizer.eos_id
         self.dim = int(config.hidden_size)
         self.device = device
-        self.name = f"causal-lm:{self.path.name}@{_dir_fingerprint(self.path)}:w{self.max_tokens}"
+        self.name = f"causal-lm:{self.path.name}@{checkpoint_fingerprint(self.path)}:w{self.max_tokens}"
         self.name += "" if dtype in (None, "float32") else f":{dtype}"
         self._torch = torch
 
@@ -227,15 +227,34 @@ def _load_causal_tokenizer(path: Path):
         raise FileNotFoundError(f"{path}: no usable tokenizer next to the model ({e})") from e
 
 
-def _dir_fingerprint(path: Path) -> str:
-    """Short hash of the config + weight sizes, so cached embeddings name the exact checkpoint."""
+# A checkpoint's files are read in full to key its cached vectors: two checkpoints of one shape differ
+# only in their bytes. 1.3B parameters are 2.6 GB, so each file's digest is kept per process, keyed by
+# what would change if the file were rewritten (path, size, mtime, inode).
+_DIGEST_SUFFIXES = {".json", ".safetensors", ".bin", ".txt", ".model"}
+_FILE_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def file_digest(path: Path, chunk: int = 1 << 22) -> str:
+    """sha256 of a file's content, streamed in 4 MiB blocks and computed once per process."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _FILE_DIGESTS:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+        _FILE_DIGESTS[key] = h.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+def checkpoint_fingerprint(path: Path) -> str:
+    """Short hash of the content of a model directory's config, tokenizer and weight files, so cached
+    embeddings name the exact checkpoint (not just its shape)."""
     h = hashlib.sha256()
     for f in sorted(path.iterdir()):
-        if f.is_file() and f.suffix in {".json", ".safetensors", ".bin"}:
+        if f.is_file() and f.suffix in _DIGEST_SUFFIXES:
             h.update(f.name.encode())
-            h.update(str(f.stat().st_size).encode())
-            if f.suffix == ".json":
-                h.update(f.read_bytes())
+            h.update(file_digest(f).encode())
     return h.hexdigest()[:12]
 
 
