@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -261,10 +260,13 @@ def test_annotate_cli_heuristic(tmp_path):
     (src / "gui.py").write_text(GUI)
     out = tmp_path / "labels.jsonl"
     assert main(["filter", "annotate", "--corpus", str(src), "--out", str(out)]) == 0
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
-    by_name = {os.path.basename(r["path"]): r for r in rows}
-    assert by_name["good.py"]["label"] == 1 and by_name["gui.py"]["label"] == 0
-    assert by_name["good.py"]["text"] == TEXTBOOK
+    from phi_lab.filtering.labels import read_labels, read_labels_metadata
+
+    by_name = {os.path.basename(r.path): r for r in read_labels(out)}
+    assert by_name["good.py"].label == 1 and by_name["gui.py"].label == 0
+    assert by_name["good.py"].text == TEXTBOOK
+    sample = read_labels_metadata(out)["sample"]  # the header says what was sampled, and how
+    assert sample["corpus_size"] == 2 and sample["size"] == 2 and sample["seed"] == 0
 
 
 def test_labels_roundtrip_and_bad_lines_name_file_and_line(tmp_path):
