@@ -41,6 +41,7 @@ STAGES: list[tuple[str, str]] = [
     ("probes", "05_probes.py"),
     ("pruning", "06_pruning.py"),
     ("report", "07_report.py"),
+    ("phi15", "08_phi15.py"),  # phi-1.5 (arXiv 2309.05463): its own table beside the report's numbers
 ]
 RESERVED = ("run_dir", "out_dir")  # injected by the driver into every notebook
 MIN_SECRET_CHARS = 8  # shorter values would match ordinary text

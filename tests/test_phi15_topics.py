@@ -98,6 +98,15 @@ def test_missing_wordnet_is_a_clear_error(tmp_path):
         load_topics(5, source="wikipedia")
 
 
+def test_auto_source_is_wordnet_where_installed_else_composed(tmp_path):
+    (tmp_path / "wn").mkdir()
+    wordnet = load_topics(4, source="auto", wordnet_dir=write_wordnet(tmp_path / "wn"))
+    assert wordnet.provenance["selected"] == 4 and all(t.category != "composed" for t in wordnet.topics)
+    composed = load_topics(4, source="auto", wordnet_dir=tmp_path / "absent")
+    assert all(t.category == "composed" for t in composed.topics)
+    assert composed.provenance["source"].startswith("composed")
+
+
 def test_topic_set_saves_and_loads(tmp_path):
     ts = load_topics(4, wordnet_dir=write_wordnet(tmp_path))
     back = TopicSet.load(ts.save(tmp_path / "out"))

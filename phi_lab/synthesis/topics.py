@@ -31,7 +31,7 @@ from phi_lab.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 
 DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
 RULES_VERSION = "wordnet-topics-v1"
-SOURCES = ("wordnet", "composed")
+SOURCES = ("auto", "wordnet", "composed")  # auto: wordnet where its files are installed, else composed
 # WordNet 3.0's lexicographer files for nouns (lexnames): number -> category.
 NOUN_CATEGORIES = {
     3: "Tops",
@@ -270,6 +270,11 @@ def composed_topics(n: int = 20_000, seed: int = 0) -> TopicSet:
     return TopicSet(topics, {"source": "composed from data/seed_parts.json", "seed": seed, "n": n})
 
 
+def wordnet_available(directory: str | Path = DEFAULT_WORDNET_DIR) -> bool:
+    """Whether `directory` holds the three WordNet files the topics are built from."""
+    return all((Path(directory) / name).is_file() for name in ("data.noun", "index.noun", "cntlist.rev"))
+
+
 def load_topics(
     n: int = 20_000,
     source: str = "wordnet",
@@ -277,11 +282,13 @@ def load_topics(
     seed: int = 0,
 ) -> TopicSet:
     """The `n` seed topics phi-1.5 textbooks are drawn from: the n most familiar WordNet topics, or
-    (source='composed') n composed ones. Fewer available than asked is an error, never a silent cut."""
+    (source='composed') n composed ones; 'auto' is WordNet where it is installed, else composed. Fewer available than asked is an error, never a silent cut."""
     if source not in SOURCES:
         raise ValueError(f"unknown topic source {source!r}; choose from {', '.join(SOURCES)}")
     if n < 1:
         raise ValueError(f"need n >= 1 topics, got {n}")
+    if source == "auto":  # a fresh machine without wordnet-base still reproduces; the provenance says which
+        source = "wordnet" if wordnet_available(wordnet_dir) else "composed"
     if source == "composed":
         return composed_topics(n, seed)
     full = wordnet_topics(wordnet_dir)
