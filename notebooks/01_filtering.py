@@ -42,7 +42,13 @@ llm_model: str = ""  # chat model of the openai annotator, e.g. gpt-4o-mini
 embedder: str = "minilm"  # 'minilm' (offline) or a causal-LM checkpoint directory (the paper's choice)
 n_estimators: int = 200  # trees in the random forest
 keep_fraction: float = 0.3  # fraction of the corpus the filter keeps
-seed: int = 0  # order of the offline corpus
+seed: int = 0  # order of the offline corpus, and the seed of the annotation sample
+text_field: str = ""  # text field/column of a JSONL/Parquet corpus (empty: 'content' or 'text', whichever exists)
+executor: str = "local"  # where the datatrove tasks run: 'local', 'slurm' or 'ray'
+tasks: int = 1  # tasks the corpus is split into (annotation sample and filter)
+workers: int = -1  # tasks at once (-1: local all CPUs, slurm/ray no limit)
+device: str = "cpu"  # embedder device for the filter ('cuda': one GPU per task)
+batch_size: int = 32  # embedder batch size (chunks per forward pass)
 
 # %%
 from phi_lab.paths import repo_path, stage_dirs
@@ -60,6 +66,9 @@ labels, clf_dir, filtered = out / "labels.jsonl", out / "classifier", out / "fil
 # %%
 from phi_lab.data import read_source, write_documents
 from phi_lab.filtering.run import CorpusSpec
+from phi_lab.pipelines import ExecutorConfig
+
+jobs = ExecutorConfig(kind=executor, tasks=tasks, workers=workers)
 
 snapshot = out / "corpus.jsonl"
 if corpus == "offline":
@@ -67,7 +76,7 @@ if corpus == "offline":
         "offline", seed=seed, max_file_bytes=max_file_kb * 1024, include_site_packages=include_site_packages
     )
 else:
-    docs = read_source(repo_path(corpus))
+    docs = read_source(repo_path(corpus), text_field=text_field or None)
 n_docs = write_documents(docs, snapshot, limit=n_corpus)
 f"{n_docs} documents in {snapshot}"
 
@@ -82,6 +91,7 @@ annotate_corpus(
     labels,
     annotator=annotator,
     model=llm_model or None,
+    executor=jobs,
 )
 
 # %% [markdown]
@@ -106,7 +116,13 @@ from IPython.display import Image
 from phi_lab.filtering.run import apply_filter
 
 manifest = apply_filter(
-    CorpusSpec([str(snapshot)], max_documents=n_corpus), clf_dir, filtered, keep_fraction=keep_fraction
+    CorpusSpec([str(snapshot)], max_documents=n_corpus),
+    clf_dir,
+    filtered,
+    keep_fraction=keep_fraction,
+    device=device,
+    batch_size=batch_size,
+    executor=jobs,
 )
 display(Image(filename=str(filtered / "histograms.png")))
 
