@@ -37,11 +37,21 @@ out_dir: str = ""  # this stage's outputs (empty: a scratch directory, <run>/exp
 model_presets: list = ["smoke"]  # training presets, one per model size (paper: 350M and 1.3B)
 pretrain_steps: list = [30]  # token budgets as optimizer steps of the preset (paper: 26B..76B tokens)
 datasets: list = ["unfiltered", "filtered", "codetextbook"]  # Figure 2.1's three pretraining datasets
-tokenizer: str = "cpu-2k"  # default tokenizer preset (cpu-2k, cpu-4k, codegen: 50,257-token BPE) or a directory
+tokenizer: str = "cpu-2k"  # cpu-2k, cpu-4k, stdlib-bpe-50k (CPU stand-ins), codegen (codegen-350M-mono's) or a directory
+schedule_steps: int = 0  # learning-rate schedule of every pretraining run (0: its preset's; paper: 36,000)
+pretrain_overrides: dict = {}  # further TrainConfig fields of every pretraining run, e.g. {"precision": "bf16"}
+finetune_preset: str = ""  # training preset of the finetunes (paper: phi-1; empty: the pretraining preset)
 finetune_steps: int = 20  # CodeExercises finetuning steps (paper: 6,000)
 finetune_lr: float = 1e-4  # paper: 1e-4
 finetune_warmup: int = 2  # paper: 50
 finetune_weight_decay: float = 0.01  # paper: 0.01
+finetune_overrides: dict = {}  # further TrainConfig fields of every finetune
+launcher: str = "none"  # how each run starts: none (one process), torchrun (DDP) or deepspeed (ZeRO-2)
+nproc_per_node: int = 0  # processes per node (0: the node's GPUs, or 1)
+nnodes: int = 1  # nodes (deepspeed: those of the hostfile)
+hostfile: str = ""  # DeepSpeed hostfile of the nodes (empty: this machine only)
+master_addr: str = "127.0.0.1"  # rendezvous address of each run's process group
+master_port: int = 0  # its port (0: a free one)
 device: str = "cpu"  # cpu or cuda
 seed: int = 0  # corpus order, data split and training seed
 
@@ -69,6 +79,8 @@ tok_dir = out / "tokenizer"
 tok_path = repo_path(tokenizer)
 tok = load_tokenizer(tok_path) if tok_path.is_dir() else load_tokenizer(vocab_size=tokenizer)
 tok.save(tok_dir)
+print(f"tokenizer {tok.name}: {tok.vocab_size:,} ids" + (" (a stand-in trained on this interpreter's stdlib)"
+      if tok.name in ("cpu-2k", "cpu-4k", "stdlib-bpe-50k") else ""))
 sources = {
     "unfiltered": [corpus],
     "filtered": [kept],
@@ -86,11 +98,17 @@ for name in [*datasets, FINETUNE_DATA]:
 # Each run's log streams below as it trains (one line per `log_every` steps, and its validation loss).
 
 # %%
-from phi_lab.training.grid import MODELS_FILE, Finetune, figure_2_1_grid, train_grid, write_models
+from phi_lab.training.grid import MODELS_FILE, Finetune, Pretrain, figure_2_1_grid, train_grid, write_models
+from phi_lab.training.launch import LaunchConfig
 
 grid = figure_2_1_grid(model_presets, pretrain_steps, datasets)
-finetune = Finetune(finetune_steps, finetune_lr, finetune_warmup, finetune_weight_decay)
-models = train_grid(grid, packed, out / "runs", finetune, device=device, seed=seed)
+pretrain = Pretrain(schedule_steps, pretrain_overrides)
+finetune = Finetune(finetune_steps, finetune_lr, finetune_warmup, finetune_weight_decay,
+                    finetune_preset or None, finetune_overrides)
+processes = LaunchConfig(launcher, nproc_per_node, nnodes, str(repo_path(hostfile)) if hostfile else "",
+                         master_addr, master_port)
+models = train_grid(grid, packed, out / "runs", finetune, pretrain=pretrain, launch=processes, device=device,
+                    seed=seed)
 write_models(out / MODELS_FILE, models)
 [m.name for m in models]
 
@@ -115,5 +133,11 @@ atomic_write(out / "loss_curves.png", lambda tmp: fig.savefig(tmp, format="png",
 display(Image(filename=str(out / "loss_curves.png")))
 
 # %%
-metrics = {"models": [m.to_json() for m in models], "tokenizer": tok.fingerprint(), "vocab_size": tok.vocab_size}
+metrics = {
+    "models": [m.to_json() for m in models],
+    "tokenizer": tok.fingerprint(),
+    "tokenizer_name": tok.name,  # cpu-2k / cpu-4k / stdlib-bpe-50k: stand-ins trained here; codegen-350M-mono
+    "vocab_size": tok.vocab_size,
+    "launcher": processes.to_json(),
+}
 atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done

@@ -35,7 +35,11 @@ out_dir: str = ""  # this stage's outputs (empty: a scratch directory, <run>/exp
 taus: list = [0.95, 0.9, 0.85, 0.8]  # AST match-rate thresholds (the paper's four)
 embedder: str = "minilm"  # embedder for the distance prefilter: minilm or a causal-LM checkpoint
 max_new_tokens: int = 96  # completion budget per HumanEval problem
-device: str = "cpu"  # cpu or cuda
+device: str = "cpu"  # cpu or cuda: the embedder, the retraining and the sampling
+launcher: str = "none"  # how each retraining starts: none (one process), torchrun (DDP) or deepspeed (ZeRO-2)
+nproc_per_node: int = 0  # processes per node (0: the node's GPUs, or 1)
+nnodes: int = 1  # nodes (deepspeed: those of the hostfile)
+hostfile: str = ""  # DeepSpeed hostfile of the nodes (empty: this machine only)
 seed: int = 0  # training and sampling seed
 
 # %%
@@ -61,7 +65,9 @@ from phi_lab.decontamination.pruning import tau_key
 from phi_lab.decontamination.run import PruneConfig, Table3Inputs, prune_exercises
 from phi_lab.reporting import markdown_table
 
-config = PruneConfig(taus=tuple(taus), embedder=embedder if embedder == "minilm" else str(repo_path(embedder)))
+config = PruneConfig(
+    taus=tuple(taus), embedder=embedder if embedder == "minilm" else str(repo_path(embedder)), device=device
+)
 pruning = prune_exercises(exercises, out, config, progress=False)
 display(Markdown(markdown_table(["tau", "exercises removed", "similar HumanEval problems"], [
     (t, len(v["removed_ids"]), len(v["similar_tasks"])) for t, v in pruning["taus"].items()])))
@@ -73,8 +79,9 @@ display(Markdown(markdown_table(["tau", "exercises removed", "similar HumanEval 
 from pathlib import Path
 
 from phi_lab.evaluation.run import SamplingOptions, run_humaneval, run_likelihood
-from phi_lab.training.launch import run_training
+from phi_lab.training.launch import LaunchConfig, run_training
 
+processes = LaunchConfig(launcher, nproc_per_node, nnodes, str(repo_path(hostfile)) if hostfile else "")
 greedy = SamplingOptions(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed, device=device)
 
 
@@ -89,8 +96,9 @@ orig_results, orig_nll = evaluate("original", original.path)
 retrained = {}
 for t in config.taus:
     key = tau_key(t)
-    ckpt = run_training(base.preset, out / "runs" / f"tau-{key}", overrides={**finetune.overrides(), "seed": seed},
-                        data=str(out / "exercises" / f"tau-{key}.jsonl"), init=base.path, device=device)
+    ckpt = run_training(finetune.preset_for(base.preset), out / "runs" / f"tau-{key}",
+                        overrides={**finetune.overrides(), "seed": seed}, data=str(out / "exercises" / f"tau-{key}.jsonl"),
+                        init=base.path, device=device, launch_config=processes)
     retrained[t] = evaluate(f"tau-{key}", ckpt)
 
 # %% [markdown]

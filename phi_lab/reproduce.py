@@ -84,10 +84,30 @@ def load_params(preset: str) -> dict[str, dict[str, Any]]:
         known = sorted(p.stem for p in params_dir().glob("*.yaml"))
         raise FileNotFoundError(f"no parameter set {preset!r} ({path}); known: {known}")
     data = yaml.safe_load(path.read_text()) or {}
-    unknown = set(data) - {s for s, _ in STAGES} - {"common"}
+    unknown = set(data) - {s for s, _ in STAGES} - {"common", "reproduce"}
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; stages are {[s for s, _ in STAGES]}")
     return data
+
+
+DEFAULT_CELL_TIMEOUT = 1800  # seconds; a preset's `reproduce: {cell_timeout: ...}` replaces it
+
+
+def cell_timeout_of(preset: str) -> int | None:
+    """Seconds one notebook cell of `preset` may run; None: no limit (the paper preset: a snapshot of
+    100M documents or a 1.3B training run takes days, and its cells show progress instead)."""
+    section = load_params(preset).get("reproduce") or {}
+    unknown = sorted(set(section) - {"cell_timeout"})
+    if unknown:
+        raise ValueError(
+            f"params/{preset}.yaml: reproduce section has unknown keys {unknown} (known: cell_timeout)"
+        )
+    value = section.get("cell_timeout", DEFAULT_CELL_TIMEOUT)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(
+            f"params/{preset}.yaml: cell_timeout must be seconds >= 1 or null (no limit), got {value!r}"
+        )
+    return value
 
 
 def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
@@ -241,7 +261,7 @@ def prepare_stage_dir(run_dir: Path, stage: str, key: str, fresh: bool = False) 
     atomic_write_text(marker, key + "\n")
 
 
-def run_stage(stage: Stage, run_dir: Path, kernel: str, cell_timeout: int) -> float:
+def run_stage(stage: Stage, run_dir: Path, kernel: str, cell_timeout: int | None) -> float:
     import jupytext
     import papermill as pm
 
@@ -337,13 +357,19 @@ def reproduce(
     preset: str,
     run_dir: Path,
     kernel: str | None = None,
-    cell_timeout: int = 1800,
+    cell_timeout: int | str | None = "preset",
     only: list[str] | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
+    """Run every stage of `preset` into `run_dir`. `cell_timeout`: seconds per notebook cell, None for
+    no limit, "preset" for the preset's own (`reproduce: {cell_timeout: ...}`, else 1800)."""
     from tqdm.auto import tqdm
 
     stages = plan(preset)
+    if cell_timeout == "preset":
+        cell_timeout = cell_timeout_of(preset)
+    elif cell_timeout is not None and (not isinstance(cell_timeout, int) or cell_timeout < 1):
+        raise ValueError(f"cell_timeout must be seconds >= 1, None or 'preset', got {cell_timeout!r}")
     run_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel or default_kernel()
     cache_file = run_dir / ".stage-cache.json"
@@ -355,6 +381,7 @@ def reproduce(
         "git": _git_commit(),
         "versions": _versions(),
         "kernel": kernel,
+        "cell_timeout": cell_timeout,
         "stages": {},
     }
     upstream: list[str] = []

@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction, name: str, help: str) -> None:
     p.add_argument(
         "--kernel", default=None, help="Jupyter kernel (default: phi-lab if registered, else python3)"
     )
-    p.add_argument("--cell-timeout", type=int, default=1800, help="seconds one notebook cell may run")
+    p.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=None,
+        help="seconds one notebook cell may run; 0: no limit (default: the preset's, else 1800; paper: none)",
+    )
     p.add_argument("--only", nargs="+", default=None, help="run only these stages (others must be cached)")
     p.add_argument("--force", action="store_true", help="ignore the stage cache")
     p.add_argument("--list", action="store_true", help="print the stages and their parameters, run nothing")
@@ -37,7 +42,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
         return 0
     out = args.out or runs_dir() / args.preset
     try:
-        manifest = R.reproduce(args.preset, out, args.kernel, args.cell_timeout, args.only, args.force)
+        timeout = "preset" if args.cell_timeout is None else (args.cell_timeout or None)
+        manifest = R.reproduce(args.preset, out, args.kernel, timeout, args.only, args.force)
     except R.StageFailed as e:
         cause = e.__cause__
         fail(f"{e}\n  {type(cause).__name__}: {str(cause).strip()[-2000:]}", code=1)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from phi_lab.io import atomic_write_json
+from phi_lab.training.config import TrainConfig
+from phi_lab.training.launch import LaunchConfig
 
 DATASETS = ("unfiltered", "filtered", "codetextbook")  # Figure 2.1's pretraining datasets
 FINETUNE_DATA = "codeexercises"
@@ -151,28 +153,127 @@ def base_of(model: ModelRun, models: Sequence[ModelRun]) -> ModelRun:
     raise ValueError(f"{model.name}'s base {model.base!r} is not in the models table")
 
 
+def _config_diff(cfg: TrainConfig, preset: str) -> dict[str, Any]:
+    """The fields of `cfg` that differ from `preset`'s (its name aside): the overrides that rebuild it."""
+    ref = TrainConfig.from_preset(preset)
+    return {
+        f.name: getattr(cfg, f.name)
+        for f in fields(TrainConfig)
+        if f.name != "name" and getattr(cfg, f.name) != getattr(ref, f.name)
+    }
+
+
+@dataclass(frozen=True)
+class Pretrain:
+    """How every grid cell pretrains: its preset, `overrides` on top, stopped after the cell's budget.
+
+    A budget never shortens the learning-rate schedule: the run follows a schedule of `schedule_steps`
+    (0: the preset's own, as long as its max_steps) and stops at the budget, at that schedule's learning
+    rate. phi-1-base is step 24,000 of a 36,000-step schedule (§2.3). A budget longer than the preset's
+    schedule gets a schedule of its own length."""
+
+    schedule_steps: int = 0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.schedule_steps < 0:
+            raise ValueError(f"schedule_steps must be >= 0, got {self.schedule_steps}")
+        reserved = sorted({"max_steps", "schedule_steps", "seed"} & set(self.overrides))
+        if reserved:
+            raise ValueError(f"pretraining overrides may not set {reserved}: the grid sets them per run")
+
+    def config(self, cell: GridCell, seed: int) -> TrainConfig:
+        base = TrainConfig.from_preset(cell.preset).replace(**self.overrides)
+        schedule = self.schedule_steps or max(base.total_schedule_steps, cell.steps)
+        return base.replace(max_steps=cell.steps, schedule_steps=schedule, seed=seed)
+
+
 @dataclass(frozen=True)
 class Finetune:
-    """The CodeExercises finetune of every grid model (paper: 6,000 steps, lr 1e-4, warmup 50, wd 0.01)."""
+    """The CodeExercises finetune of every grid model (paper: 6,000 steps, lr 1e-4, warmup 50, wd 0.01).
+
+    `preset` is the finetune's own training preset: phi-1 for phi-1-base (batch 256, a checkpoint every
+    1,000 steps, the best kept by validation loss). None: the pretraining preset's (the CPU presets).
+    The four numbers always apply over it; `extra` holds further TrainConfig fields."""
 
     steps: int = 6000
     lr: float = 1e-4
     warmup_steps: int = 50
     weight_decay: float = 0.01
+    preset: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        reserved = sorted({"max_steps", "lr", "warmup_steps", "weight_decay", "seed"} & set(self.extra))
+        if reserved:
+            raise ValueError(
+                f"finetune extra fields may not set {reserved}: use steps/lr/warmup_steps/weight_decay"
+            )
+        if self.preset is not None:
+            TrainConfig.from_preset(self.preset)  # an unknown preset fails here, before any training
+
+    def preset_for(self, pretrain_preset: str) -> str:
+        return self.preset or pretrain_preset
 
     def overrides(self) -> dict[str, Any]:
         return {
+            **self.extra,
             "max_steps": self.steps,
             "lr": self.lr,
             "warmup_steps": self.warmup_steps,
             "weight_decay": self.weight_decay,
         }
 
+    def config(self, pretrain_preset: str, seed: int) -> TrainConfig:
+        return TrainConfig.from_preset(self.preset_for(pretrain_preset)).replace(
+            **self.overrides(), seed=seed
+        )
+
     @classmethod
     def of(cls, model: ModelRun) -> Finetune:
-        """The settings a finetuned model was trained with (from its run.json)."""
-        cfg = model.train_config()
-        return cls(cfg["max_steps"], cfg["lr"], cfg["warmup_steps"], cfg["weight_decay"])
+        """The settings a finetuned model was trained with (from its run.json): its preset and every
+        field that differed from it, so a retrain (notebook 06) repeats the same finetune."""
+        cfg = TrainConfig.from_dict(model.train_config())
+        preset = cfg.name if cfg.name != model.preset else None
+        diff = _config_diff(cfg, cfg.name)
+        extra = {
+            k: v
+            for k, v in diff.items()
+            if k not in ("max_steps", "lr", "warmup_steps", "weight_decay", "seed")
+        }
+        return cls(cfg.max_steps, cfg.lr, cfg.warmup_steps, cfg.weight_decay, preset, extra)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run the grid will launch: its name, preset, full config, data and init."""
+
+    name: str
+    preset: str
+    config: TrainConfig
+    data: str  # a key of the packed datasets
+    init: str | None = None  # name of the planned run whose checkpoint it starts from
+
+    def overrides(self) -> dict[str, Any]:
+        return _config_diff(self.config, self.preset)
+
+
+def plan_grid(
+    cells: Sequence[GridCell], finetune: Finetune, pretrain: Pretrain | None = None, seed: int = 0
+) -> list[PlannedRun]:
+    """Every run `train_grid` launches, in order (each cell's pretraining, then its finetune), with the
+    exact TrainConfig each gets: what a paper-scale plan can be checked by without training."""
+    pretrain = pretrain or Pretrain()
+    runs = []
+    for cell in cells:
+        runs.append(PlannedRun(cell.name, cell.preset, pretrain.config(cell, seed), cell.data))
+        preset = finetune.preset_for(cell.preset)
+        runs.append(
+            PlannedRun(
+                cell.finetuned_name, preset, finetune.config(cell.preset, seed), FINETUNE_DATA, cell.name
+            )
+        )
+    return runs
 
 
 def train_grid(
@@ -181,52 +282,52 @@ def train_grid(
     runs_dir: str | Path,
     finetune: Finetune,
     *,
+    pretrain: Pretrain | None = None,
+    launch: LaunchConfig | None = None,
     device: str | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = print,
 ) -> list[ModelRun]:
     """Pretrain every cell on `packed[cell.data]`, then finetune it on `packed["codeexercises"]`.
 
-    Each run is its own process under `runs_dir/<name>` with its log streamed through `log`; a run
-    directory that holds checkpoints is resumed, so re-running after an interruption continues."""
+    Each run is its own process (or `launch`'s group of processes: torchrun, deepspeed) under
+    `runs_dir/<name>` with its log streamed through `log`; a run directory that holds checkpoints is
+    resumed, so re-running after an interruption continues."""
     from phi_lab.training.launch import run_training
 
     missing = sorted(({c.data for c in cells} | {FINETUNE_DATA}) - set(packed))
     if missing:
         raise ValueError(f"no packed data for {missing}")
     runs_dir = Path(runs_dir)
+    by_name = {c.name: c for c in cells}
+    plan = plan_grid(cells, finetune, pretrain, seed)  # every config is validated before any run starts
+    for r in plan:
+        (launch or LaunchConfig()).check_engine(r.config.engine, r.name)
+    tokens_per_step = {r.name: r.config.tokens_per_step() for r in plan if r.init is None}
+    checkpoints: dict[str, Path] = {}
     models = []
-    for cell in cells:
-        base_ckpt = run_training(
-            cell.preset,
-            runs_dir / cell.name,
-            overrides={"max_steps": cell.steps, "seed": seed},
-            data=str(packed[cell.data]),
+    for run in plan:
+        checkpoints[run.name] = run_training(
+            run.preset,
+            runs_dir / run.name,
+            overrides=run.overrides(),
+            data=str(packed[run.data]),
+            init=checkpoints[run.init] if run.init else None,
             device=device,
             log=log,
+            launch_config=launch,
         )
-        cfg = json.loads((runs_dir / cell.name / "run.json").read_text())["config"]
-        tokens = cell.steps * cfg["batch_size"] * cfg["seq_len"]
-        models.append(ModelRun(cell.name, cell.preset, cell.steps, tokens, cell.data, False, str(base_ckpt)))
-        ft_ckpt = run_training(
-            cell.preset,
-            runs_dir / cell.finetuned_name,
-            overrides={**finetune.overrides(), "seed": seed},
-            data=str(packed[FINETUNE_DATA]),
-            init=base_ckpt,
-            device=device,
-            log=log,
-        )
+        cell = by_name[run.init or run.name]
         models.append(
             ModelRun(
-                cell.finetuned_name,
+                run.name,
                 cell.preset,
                 cell.steps,
-                tokens,
+                cell.steps * tokens_per_step[cell.name],
                 cell.data,
-                True,
-                str(ft_ckpt),
-                base=cell.name,
+                run.init is not None,
+                str(checkpoints[run.name]),
+                base=run.init,
             )
         )
     return models

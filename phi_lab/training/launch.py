@@ -13,11 +13,74 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 WORKER = [sys.executable, "-u", "-m", "phi_lab.cli", "train"]
 LAUNCHERS = ("none", "torchrun", "deepspeed")
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """How the processes of one training run start (the paper: DeepSpeed ZeRO-2 on 8 GPUs per node).
+
+    A notebook or preset states this once and every run of the stage gets it; `phi-lab train` reads
+    the same values from its launcher options (`cli_args`)."""
+
+    launcher: str = "none"  # none: one process; torchrun: DDP workers; deepspeed: ZeRO workers
+    nproc_per_node: int = 0  # processes per node; 0: the node's GPUs, or 1 without any
+    nnodes: int = 1  # nodes; more than one needs a launcher (deepspeed reads them from the hostfile)
+    hostfile: str = ""  # DeepSpeed hostfile ("host slots=N" lines); its launcher reaches the nodes over ssh
+    master_addr: str = "127.0.0.1"  # rendezvous address of the process group (node 0)
+    master_port: int = 0  # its port; 0: a free one on this machine
+
+    def __post_init__(self) -> None:
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(f"unknown launcher {self.launcher!r}; choose from {', '.join(LAUNCHERS)}")
+        if self.nproc_per_node < 0 or self.nnodes < 1:
+            raise ValueError(
+                f"need nproc_per_node >= 0 and nnodes >= 1, got {self.nproc_per_node}, {self.nnodes}"
+            )
+        if not 0 <= self.master_port <= 65535:
+            raise ValueError(f"master_port must be in [0, 65535], got {self.master_port}")
+        if self.launcher == "none" and (self.nproc_per_node > 1 or self.nnodes > 1 or self.hostfile):
+            raise ValueError(
+                f"launcher 'none' trains in one process: nproc_per_node {self.nproc_per_node}, nnodes "
+                f"{self.nnodes}, hostfile {self.hostfile!r} need launcher 'torchrun' or 'deepspeed'"
+            )
+        if self.hostfile and self.launcher != "deepspeed":
+            raise ValueError(
+                "a hostfile is read by the deepspeed launcher only (torchrun: start it on every node)"
+            )
+        if self.hostfile and not Path(self.hostfile).is_file():  # before any process starts
+            raise FileNotFoundError(f"hostfile {self.hostfile} does not exist")
+        if self.launcher == "deepspeed" and self.nnodes > 1 and not self.hostfile:
+            raise ValueError(f"deepspeed on {self.nnodes} nodes needs a hostfile listing them")
+
+    def check_engine(self, engine: str, run: str) -> None:
+        """torchrun starts DDP workers only: a DeepSpeed run under it fails before any process starts."""
+        if self.launcher == "torchrun" and engine != "ddp":
+            raise ValueError(
+                f"run {run}: launcher torchrun runs DDP, its engine is {engine!r}: use launcher deepspeed"
+            )
+
+    def cli_args(self) -> list[str]:
+        """The same launch as `phi-lab train` launcher options."""
+        args = ["--launcher", self.launcher]
+        if self.launcher == "none":
+            return args
+        if self.nproc_per_node:
+            args += ["--nproc", str(self.nproc_per_node)]
+        args += ["--nnodes", str(self.nnodes), "--master-addr", self.master_addr]
+        if self.master_port:
+            args += ["--master-port", str(self.master_port)]
+        if self.hostfile:
+            args += ["--hostfile", self.hostfile]
+        return args
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def torchrun_command(
@@ -51,14 +114,19 @@ def deepspeed_command(
     nproc: int | None = None,
     hostfile: str | None = None,
     master_port: int = 29500,
+    nnodes: int = 1,
+    master_addr: str | None = None,
 ) -> list[str]:
-    """The `deepspeed` launcher; with a hostfile it starts workers on every listed node over ssh."""
+    """The `deepspeed` launcher; with a hostfile it starts workers on every listed node over ssh
+    (`nnodes` of them, `nproc` per node, rendezvous at `master_addr`)."""
     exe = shutil.which("deepspeed") or str(Path(sys.executable).parent / "deepspeed")
     cmd = [exe]
     if hostfile:
         if not Path(hostfile).exists():
             raise FileNotFoundError(f"--hostfile {hostfile} does not exist")
-        cmd += ["--hostfile", hostfile]
+        cmd += ["--hostfile", hostfile, "--num_nodes", str(nnodes)]
+        if master_addr:
+            cmd += ["--master_addr", master_addr]
     if nproc:
         cmd += ["--num_gpus", str(nproc)]
     cmd += [
@@ -136,14 +204,14 @@ def launch_workers(
 
     if launcher not in LAUNCHERS[1:]:
         raise ValueError(f"unknown launcher {launcher!r}; choose from {', '.join(LAUNCHERS[1:])}")
-    nproc = nproc or _gpu_count() or 1
     port = master_port or free_port()
     if launcher == "torchrun":
         if engine != "ddp":
             raise ValueError("--launcher torchrun runs DDP; use --launcher deepspeed for DeepSpeed")
-        cmd = torchrun_command(worker_argv, nproc, nnodes, node_rank, master_addr, port)
-    else:
-        cmd = deepspeed_command(worker_argv, None if hostfile else nproc, hostfile, port)
+        cmd = torchrun_command(worker_argv, nproc or _gpu_count() or 1, nnodes, node_rank, master_addr, port)
+    else:  # with a hostfile and no --nproc, each node runs its listed slots
+        local = nproc or (None if hostfile else _gpu_count() or 1)
+        cmd = deepspeed_command(worker_argv, local, hostfile, port, nnodes, master_addr)
     print("launching: " + " ".join(cmd), flush=True)
     return subprocess.call(cmd, env=launcher_env())
 
@@ -167,23 +235,24 @@ def launch(
     nproc: int | None = None,
     progress: bool = False,
     cwd: str | Path | None = None,
+    launch_config: LaunchConfig | None = None,
 ) -> subprocess.Popen:
     """Start `phi-lab train` as a subprocess (stdout and stderr merged, line-buffered text).
 
     `overrides` are `TrainConfig` fields (e.g. `{"max_steps": 100, "lr": 1e-4}`), validated here,
-    before any process starts; `args` are further raw CLI options. The process gets its own session
-    so `os.killpg(proc.pid, signal.SIGTERM)` stops every worker it started.
+    before any process starts; `args` are further raw CLI options. `launch_config` says how its processes start
+    (launcher, processes per node, nodes); without it, `launcher` and `nproc`. The process gets its own
+    session so `os.killpg(proc.pid, signal.SIGTERM)` stops every worker it started.
     """
     from phi_lab.training.config import TrainConfig
 
+    launch_config = launch_config or LaunchConfig(launcher, nproc or 0)
     if overrides:  # a bad value fails here, in the caller's process, before any process starts
         TrainConfig.from_preset(preset).replace(**overrides)
     argv = train_argv(
         preset, out, overrides, data=data, init=init, device=device, resume=resume, progress=progress
     )
-    argv += ["--launcher", launcher]
-    if nproc:
-        argv += ["--nproc", str(nproc)]
+    argv += launch_config.cli_args()
     return subprocess.Popen(
         [*WORKER, *argv, *args],
         stdout=subprocess.PIPE,
@@ -215,6 +284,7 @@ def run_training(
     launcher: str = "none",
     nproc: int | None = None,
     log: Callable[[str], None] | None = print,
+    launch_config: LaunchConfig | None = None,
 ) -> Path:
     """Launch `phi-lab train`, echo its log through `log`, and return the run's latest checkpoint.
 
@@ -235,6 +305,7 @@ def run_training(
         device=device,
         launcher=launcher,
         nproc=nproc,
+        launch_config=launch_config,
         resume=CheckpointManager(out).latest() is not None,
     )
     for line in stream(proc):
