@@ -93,7 +93,9 @@ def test_default_tokenizer_is_cached(tmp_path: Path, monkeypatch) -> None:
     meta = json.loads(cached.read_text())
     assert meta["fingerprint"] == tok.fingerprint() and meta["documents"] > 0
     assert PhiTokenizer.from_pretrained(cached.parent).fingerprint() == tok.fingerprint()
-    assert defaults.TOKENIZER_PRESETS["codegen"] == 50257
+    assert (
+        defaults.TOKENIZER_PRESETS["stdlib-bpe-50k"] == 50257 and "codegen" not in defaults.TOKENIZER_PRESETS
+    )
     with pytest.raises(ValueError, match="preset"):
         defaults.default_tokenizer("nope")
 

@@ -31,7 +31,7 @@ Mixtures (`phi_lab.data.mixture`)
     Mixture(samplers, weights, rank=0, world_size=1); Mixture.from_dirs(dirs, weights, seq_len, seed)
         same next_batch / state_dict / load_state_dict as WindowSampler
 Cached defaults (`phi_lab.data.defaults`)
-    default_tokenizer(vocab_size=4096 | 'cpu-2k' | 'cpu-4k' | 'codegen', ...) -> PhiTokenizer
+    default_tokenizer(vocab_size=4096 | 'cpu-2k' | 'cpu-4k' | 'stdlib-bpe-50k' | 'codegen' (published), ...) -> PhiTokenizer
     default_packed_corpus(vocab_size=4096, max_documents=None, max_bytes=16e6, ...) -> Path
 
 Torch is imported only inside `next_batch`, so packing workers and the CLI start fast.

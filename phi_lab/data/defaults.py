@@ -25,8 +25,10 @@ from phi_lab.data.documents import SkipLog, content_hash
 from phi_lab.data.offline import offline_python_corpus
 from phi_lab.model.tokenizer import CODEGEN_BPE_SIZE, PhiTokenizer
 
-# vocab sizes (end-of-text included, whitespace tokens added on top) for the CPU presets and the paper
-TOKENIZER_PRESETS: dict[str, int] = {"cpu-2k": 2048, "cpu-4k": 4096, "codegen": CODEGEN_BPE_SIZE}
+# vocab sizes (end-of-text included, whitespace tokens added on top)
+# for the CPU presets and the paper-sized stand-in: all trained on this interpreter's stdlib (+ site-packages).
+# "codegen" is not among them: it is the published codegen-350M-mono tokenizer (phi_lab.model.codegen).
+TOKENIZER_PRESETS: dict[str, int] = {"cpu-2k": 2048, "cpu-4k": 4096, "stdlib-bpe-50k": CODEGEN_BPE_SIZE}
 
 
 def default_train_bytes(vocab_size: int) -> int:
@@ -60,8 +62,14 @@ def default_tokenizer(
 ) -> PhiTokenizer:
     """A byte-level BPE trained on a deterministic subset of the offline corpus, cached on disk.
 
-    `vocab_size` is a number or a preset name ('cpu-2k', 'cpu-4k', 'codegen' = 50,257).
+    `vocab_size` is a number or a preset name ('cpu-2k', 'cpu-4k', 'stdlib-bpe-50k' = 50,257, codegen's
+    size); 'codegen' is the published codegen-350M-mono tokenizer instead (`codegen_tokenizer`).
     """
+    if vocab_size == "codegen":
+        from phi_lab.model.codegen import codegen_tokenizer
+
+        return codegen_tokenizer()
+    preset = vocab_size if isinstance(vocab_size, str) else None
     if isinstance(vocab_size, str):
         if vocab_size not in TOKENIZER_PRESETS:
             raise ValueError(
@@ -78,11 +86,20 @@ def default_tokenizer(
     }
     root = paths.cache_dir() / "tokenizers"
     target = root / f"bpe-{vocab_size}-{_key(params)}"
-    if (target / "tokenizer.json").exists():
-        return PhiTokenizer.from_pretrained(target)
+    if not (target / "tokenizer.json").exists():
+        _build_tokenizer(target, params, progress)
+    tok = PhiTokenizer.from_pretrained(target)
+    tok.name = preset or f"stdlib-bpe-{vocab_size}"  # the name says it is a stand-in trained here
+    return tok
+
+
+def _build_tokenizer(target: Path, params: dict[str, Any], progress: bool) -> None:
+    root = target.parent
+    vocab_size, train_bytes, seed = params["vocab_size"], params["train_bytes"], params["seed"]
+    min_frequency, include_site_packages = params["min_frequency"], params["include_site_packages"]
     with _locked(root / f"{target.name}.lock"):
         if (target / "tokenizer.json").exists():  # another process built it while we waited
-            return PhiTokenizer.from_pretrained(target)
+            return
         skips = SkipLog()
         hashes = hashlib.sha256()
         n_docs = 0
@@ -113,7 +130,6 @@ def default_tokenizer(
         }
         (tmp / "phi_lab_tokenizer.json").write_text(json.dumps(meta, indent=2) + "\n")
         os.replace(tmp, target)
-    return PhiTokenizer.from_pretrained(target)
 
 
 def default_packed_corpus(
