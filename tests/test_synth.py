@@ -186,3 +186,17 @@ def test_cli_offline_resume_equals_uninterrupted(tmp_path):
     assert card["n_kept"] == 22 and card["backend"] == "offline" and card["cost_usd"] == 0
     assert json.loads((tmp_path / "a" / "import_stats.json").read_text())["n_exercises"] == 22
     assert "backend: **offline**" in (tmp_path / "a" / "dataset_card.md").read_text()
+
+
+@pytest.mark.parametrize("kind", ["commonsense", "webseed"])
+def test_offline_backend_refuses_textbook_kinds_it_cannot_write(tmp_path, kind):
+    """The offline generator writes code textbooks: asking it for phi-1.5's kinds is an error before any
+    work, never code textbooks labelled commonsense."""
+    from phi_lab.cli import main
+    from phi_lab.synthesis.pipeline import SynthConfig
+
+    with pytest.raises(ValueError, match="needs an LLM"):
+        SynthConfig(kind="textbooks", out=tmp_path / "tb", n=2, textbook_kind=kind)
+    out = tmp_path / "cli"
+    assert main(["synth", "textbooks", "--n", "2", "--textbook-kind", kind, "--out", str(out)]) == 2
+    assert not out.exists() or not any(out.iterdir())

@@ -82,6 +82,12 @@ class SynthConfig:
             raise ValueError(f"textbook_kind must be one of {TEXTBOOK_KINDS}, got {self.textbook_kind!r}")
         if self.backend == "openai" and not self.model:
             raise ValueError("--backend openai needs --model")
+        if self.backend == "offline" and self.kind == "textbooks" and self.textbook_kind != "code":
+            # the offline generator writes code textbooks only: never label them commonsense / webseed
+            raise ValueError(
+                f"textbook kind {self.textbook_kind!r} needs an LLM (--backend openai --model M): the offline "
+                "backend writes code textbooks only"
+            )
         if self.textbook_kind == "webseed" and self.seed_texts is None and self.backend == "openai":
             raise ValueError("textbook kind 'webseed' needs --seed-texts (a JSONL file with a text field)")
         if any(k in ("api_key", "key") for k in self.llm):
