@@ -13,7 +13,9 @@
 #
 # Collects the stages' outputs into the paper's figures and tables, with this run's numbers beside
 # the paper's. At CPU scale the models are tiny and pass@1 is mostly 0%; the solution-likelihood
-# panel of Figure 2.1 is where the effect of data quality shows. `report.html` holds everything.
+# panel of Figure 2.1 is where the effect of data quality shows. Each of Figure 2.1's claims is measured
+# as a paired per-problem NLL difference with a 95% bootstrap interval (`claims.md`), and called
+# "supported" only where that interval excludes zero. `report.html` holds everything.
 #
 # **Where it reads and writes.** Paths resolve against the repository root. It reads the stages of
 # `run_dir` (empty: `$PHI_LAB_RUN`, else the most recent finished reproduction under `runs/`).
@@ -53,16 +55,22 @@ reporting.figure_2_1(results, publish / "figure_2_1.png")
 display(Image(filename=str(publish / "figure_2_1.png")))
 
 # %%
+from phi_lab.reporting.claims import claims_table, figure_2_1_claims
+
+# Figure 2.1's claims with 95% bootstrap intervals over problems: "supported" only where it excludes zero
+claims = figure_2_1_claims(results, run / "evaluation", params)
+atomic_write_text(publish / "claims.md", claims_table(claims))
 atomic_write_text(publish / "table_1.md", reporting.table_1(results, params))
 grader = results[0]["grader"] if results else "-"
 graded = [{"name": r["name"], "score": r["graded_score"], "humaneval_pass1": r["humaneval_pass1"]} for r in results]
 atomic_write_text(publish / "table_2.md", reporting.table_2(graded, grader))
-for t in ("table_1.md", "table_2.md", "table_3.md"):
+for t in ("claims.md", "table_1.md", "table_2.md", "table_3.md"):
     if (publish / t).exists():
         display(Markdown((publish / t).read_text()))
 
 # %%
 page = reporting.report_html(publish, title=title)
 metrics = {"report": str(page), "figures": ["figure_2_1.png", "figure_3_1.png"],
-           "tables": ["table_1.md", "table_2.md", "table_3.md"]}
+           "tables": ["claims.md", "table_1.md", "table_2.md", "table_3.md"],
+           "claims": [c.to_dict() for c in claims]}
 atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done

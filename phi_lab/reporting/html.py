@@ -180,7 +180,7 @@ def markdown_fragment(text: str) -> HTMLFragment:
 # -- the run's report -------------------------------------------------------------------------------
 
 FIGURES = (("figure_2_1.png", "Figure 2.1"), ("figure_3_1.png", "Figure 3.1"))
-TABLES = ("table_1.md", "table_2.md", "table_3.md")
+TABLES = ("claims.md", "table_1.md", "table_2.md", "table_3.md")  # claims: Figure 2.1 with intervals
 METRICS_CHARS = 20_000  # per stage: a report stays readable even when a stage logs a lot
 
 
