@@ -75,8 +75,11 @@ class SmokeRun:
 def smoke_run(tmp_path_factory) -> SmokeRun:
     """One `phi-lab reproduce --preset smoke` per test session (minutes), shared by the reproduction,
     notebook and browser tests. Fake secrets sit in its environment; tests check none leaks."""
-    out = tmp_path_factory.mktemp("smoke") / "run"
     env = {**os.environ, "OPENAI_API_KEY": FAKE_SECRET, "PHI_LAB_TEST_TOKEN": FAKE_SECRET}
+    reuse = os.environ.get("PHI_LAB_TEST_SMOKE_RUN")  # developing a test: reuse a finished smoke run
+    out = Path(reuse) if reuse else tmp_path_factory.mktemp("smoke") / "run"
     run = SmokeRun(out, subprocess.CompletedProcess([], 0), env)
+    if reuse:
+        return run
     run.first = subprocess.run(run.command(), env=env, capture_output=True, text=True, timeout=1200)
     return run

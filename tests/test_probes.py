@@ -384,6 +384,19 @@ def test_widget_runs_all_models_and_shows_errors(models, sandbox):
     assert "error" in ui.status.value
 
 
+def test_widget_never_offers_a_budget_the_models_window_cannot_hold(models, sandbox):
+    """The default budget (256) exceeds a smoke model's 128-token window: every run failed in JupyterLab."""
+    from phi_lab.probes.widgets import ProbeExplorer
+
+    window = min(m.model.config.max_seq_len for m in models)
+    ui = ProbeExplorer(models, probes=[BY_ID["cond-divisible"]], sandbox=sandbox)
+    assert DecodingConfig().max_new_tokens > window
+    assert ui.max_new_tokens.value == window // 2 and ui.max_new_tokens.max == window - 1
+    ui.max_new_tokens.value = 8  # keep the run short
+    ui.run_button.click()
+    assert ui.errors.outputs == () and "done" in ui.status.value
+
+
 # -- Figure 3.1 -----------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ in the `errors` Output widget (ipywidgets would otherwise swallow it into the br
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import traceback
 from collections.abc import Callable, Sequence
@@ -38,7 +39,13 @@ class ProbeExplorer:
             raise ValueError("ProbeExplorer needs at least one model")
         self.models = list(models)
         self.probes = {p.id: p for p in (probes if probes is not None else load_probes())}
+        # A completion budget no model's window can hold fails every run: the box never offers one.
+        # Half the smallest window leaves room for the prompt (cut from the left when longer).
+        window = min(m.model.config.max_seq_len for m in self.models)
         self.decoding = decoding or DecodingConfig()
+        budget_cap = max(1, window - 1)
+        if self.decoding.max_new_tokens > budget_cap:
+            self.decoding = dataclasses.replace(self.decoding, max_new_tokens=max(1, window // 2))
         self._sandbox = sandbox
         self.last: Comparison | None = None
 
@@ -54,7 +61,7 @@ class ProbeExplorer:
             layout=w.Layout(width="95%", height="14em"),
         )
         self.max_new_tokens = w.BoundedIntText(
-            value=self.decoding.max_new_tokens, min=1, max=4096, description="max tokens"
+            value=self.decoding.max_new_tokens, min=1, max=budget_cap, description="max tokens"
         )
         self.temperature = w.BoundedFloatText(
             value=self.decoding.temperature, min=0.0, max=5.0, step=0.1, description="temperature"
