@@ -36,6 +36,7 @@ llm_model: str = ""  # model of the openai backend, e.g. gpt-3.5-turbo
 n_exercises: int = 300  # CodeExercises records to keep (paper: ~880K)
 n_textbooks: int = 60  # textbook sections to keep (paper: <1B tokens)
 seed: int = 0  # sampler seed
+allow_unisolated: bool = False  # run model-written code even where no sandbox isolation exists and secrets are set (docs/sandbox.md; or set PHI_LAB_ALLOW_UNISOLATED to 1)
 
 # %%
 from phi_lab.paths import stage_dirs
@@ -49,7 +50,10 @@ from phi_lab.synthesis.pipeline import SynthConfig, run_synthesis
 
 cards = {}
 for kind, n in (("exercises", n_exercises), ("textbooks", n_textbooks)):
-    cfg = SynthConfig(kind=kind, out=out / kind, n=n, backend=backend, seed=seed, model=llm_model or None)
+    cfg = SynthConfig(
+        kind=kind, out=out / kind, n=n, backend=backend, seed=seed, model=llm_model or None,
+        allow_unisolated=allow_unisolated or None,
+    )
     cards[kind] = run_synthesis(cfg, progress=True)
     if not cards[kind]["complete"]:
         raise RuntimeError(f"{kind}: only {cards[kind]['n_kept']} of {n} kept; see {out / kind / 'dataset_card.md'}")

@@ -35,6 +35,7 @@ max_new_tokens: int = 128  # completion budget per problem
 llm_model: str = ""  # grader model for Table 2 (empty: grade by running the tests)
 device: str = "cpu"  # cpu or cuda
 seed: int = 0  # sampling seed (greedy decoding ignores it)
+allow_unisolated: bool = False  # run model-written code even where no sandbox isolation exists and secrets are set (docs/sandbox.md; or set PHI_LAB_ALLOW_UNISOLATED to 1)
 
 # %%
 from IPython.display import Markdown, display
@@ -54,16 +55,19 @@ if not has_mbpp:
                      "`PHI_LAB_MBPP` to an mbpp.jsonl to fill them."))
 
 # %%
-from phi_lab.evaluation.run import SamplingOptions, run_grade, run_humaneval, run_likelihood, run_mbpp
+from phi_lab.evaluation.run import SamplingOptions, SandboxOptions, run_grade, run_humaneval, run_likelihood, run_mbpp
 
 greedy = dict(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed, device=device)
+isolation = SandboxOptions(allow_unisolated=allow_unisolated or None)  # None: PHI_LAB_ALLOW_UNISOLATED decides
 he_limit, mb_limit = humaneval_limit or None, mbpp_limit or None
 rows = []
 for m in models:
     d = out / m.name
-    he = run_humaneval(d / "humaneval", model=m.path, sampling=SamplingOptions(**greedy, limit=he_limit))
+    he = run_humaneval(d / "humaneval", model=m.path, sampling=SamplingOptions(**greedy, limit=he_limit),
+                       sandbox=isolation)
     mb = (
-        run_mbpp(d / "mbpp", model=m.path, mbpp=mbpp, sampling=SamplingOptions(**greedy, limit=mb_limit))
+        run_mbpp(d / "mbpp", model=m.path, mbpp=mbpp, sampling=SamplingOptions(**greedy, limit=mb_limit),
+                 sandbox=isolation)
         if has_mbpp
         else None
     )
@@ -71,7 +75,8 @@ for m in models:
         bench: run_likelihood(m.path, d / f"nll-{bench}", benchmark=bench, mbpp=mbpp, limit=limit, device=device)
         for bench, limit in (("humaneval", he_limit), ("mbpp", mb_limit))[: 2 if has_mbpp else 1]
     }
-    graded = run_grade(d / "graded", model=m.path, llm_model=llm_model or None, sampling=SamplingOptions(**greedy))
+    graded = run_grade(d / "graded", model=m.path, llm_model=llm_model or None, sampling=SamplingOptions(**greedy),
+                       sandbox=isolation)
     rows.append({
         **m.to_json(),
         "humaneval_pass1": he["pass@1"],

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: phi-lab (.venv)
 #     language: python
@@ -33,6 +38,7 @@ finetuned_model: str = ""  # checkpoint of phi-1 (empty: that model after CodeEx
 max_new_tokens: int = 96  # completion budget per probe
 device: str = "cpu"  # cpu or cuda
 seed: int = 0  # sampling seed (per probe: seed + crc32(probe id))
+allow_unisolated: bool = False  # run model-written code even where no sandbox isolation exists and secrets are set (docs/sandbox.md; or set PHI_LAB_ALLOW_UNISOLATED to 1)
 
 # %%
 from phi_lab.paths import repo_path, stage_dirs
@@ -61,6 +67,7 @@ probe_run = run_probes(
     decoding=DecodingConfig(max_new_tokens=max_new_tokens, seed=seed),
     device=device,
     import_stats=stats,
+    allow_unisolated=allow_unisolated or None,
 )
 if dirs.publish != out:  # the run-level copy of Figure 3.1 the report collects
     shutil.copy(out / "figure_3_1.png", dirs.publish / "figure_3_1.png")
@@ -76,7 +83,10 @@ display(HTML((out / "comparison.html").read_text()))
 from phi_lab.probes.compare import load_models
 from phi_lab.probes.widgets import ProbeExplorer
 
-ProbeExplorer(load_models([base, tuned], names=["phi-1-base", "phi-1"], device=device))
+ProbeExplorer(
+    load_models([base, tuned], names=["phi-1-base", "phi-1"], device=device),
+    decoding=DecodingConfig(max_new_tokens=max_new_tokens, seed=seed),
+)
 
 # %%
 from phi_lab.io import atomic_write_json

@@ -41,6 +41,7 @@ nproc_per_node: int = 0  # processes per node (0: the node's GPUs, or 1)
 nnodes: int = 1  # nodes (deepspeed: those of the hostfile)
 hostfile: str = ""  # DeepSpeed hostfile of the nodes (empty: this machine only)
 seed: int = 0  # training and sampling seed
+allow_unisolated: bool = False  # run model-written code even where no sandbox isolation exists and secrets are set (docs/sandbox.md; or set PHI_LAB_ALLOW_UNISOLATED to 1)
 
 # %%
 from phi_lab.paths import repo_path, stage_dirs
@@ -78,16 +79,17 @@ display(Markdown(markdown_table(["tau", "exercises removed", "similar HumanEval 
 # %%
 from pathlib import Path
 
-from phi_lab.evaluation.run import SamplingOptions, run_humaneval, run_likelihood
+from phi_lab.evaluation.run import SamplingOptions, SandboxOptions, run_humaneval, run_likelihood
 from phi_lab.training.launch import LaunchConfig, run_training
 
 processes = LaunchConfig(launcher, nproc_per_node, nnodes, str(repo_path(hostfile)) if hostfile else "")
 greedy = SamplingOptions(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed, device=device)
+isolation = SandboxOptions(allow_unisolated=allow_unisolated or None)  # None: PHI_LAB_ALLOW_UNISOLATED decides
 
 
 def evaluate(name: str, ckpt: str | Path) -> tuple[Path, Path]:
     d = out / "eval" / name
-    run_humaneval(d / "humaneval", model=ckpt, sampling=greedy)
+    run_humaneval(d / "humaneval", model=ckpt, sampling=greedy, sandbox=isolation)
     run_likelihood(ckpt, d / "nll", benchmark="humaneval", device=device)
     return d / "humaneval" / "results.jsonl", d / "nll" / "likelihood.jsonl"
 

@@ -64,6 +64,7 @@ max_new_tokens: int = 64  # budget for GSM8K programs, safety answers and prompt
 safety_grader: str = ""  # grader model on an OpenAI-compatible API (empty: the offline rubric)
 device: str = "cpu"  # cpu or cuda
 seed: int = 0  # sampling and sampling-order seed
+allow_unisolated: bool = False  # run model-written code even where no sandbox isolation exists and secrets are set (docs/sandbox.md; or set PHI_LAB_ALLOW_UNISOLATED to 1)
 
 # %%
 import json
@@ -196,11 +197,13 @@ display(Markdown((out / "lm_eval" / next(iter(paths)) / "table.md").read_text())
 
 # %%
 from phi_lab.evaluation.gsm8k import run_gsm8k
-from phi_lab.evaluation.run import SamplingOptions
+from phi_lab.evaluation.run import SamplingOptions, SandboxOptions
 
 greedy = SamplingOptions(max_new_tokens=max_new_tokens, seed=seed, device=device)
+isolation = SandboxOptions(allow_unisolated=allow_unisolated or None)  # None: PHI_LAB_ALLOW_UNISOLATED decides
 gsm = {
-    name: run_gsm8k(out / "gsm8k" / name, model=path, data=gsm8k_data or None, sampling=greedy, progress=False)
+    name: run_gsm8k(out / "gsm8k" / name, model=path, data=gsm8k_data or None, sampling=greedy, sandbox=isolation,
+                   progress=False)
     for name, path in paths.items()
 }
 print({name: (g["pass@1"], g["outcomes"]) for name, g in gsm.items()})
@@ -238,6 +241,7 @@ formats = run_probes(
     decoding=DecodingConfig(max_new_tokens=max_new_tokens, seed=seed),
     device=device,
     progress=False,
+    allow_unisolated=allow_unisolated or None,
 )
 display(HTML((out / "prompt_formats" / "comparison.html").read_text()))
 

@@ -51,6 +51,16 @@ def test_parameters_are_typed_literals_with_help(path):
     assert set(declared) == set(names) and all(declared[n]["help"] for n in names)
 
 
+UNTRUSTED_CODE = ("02_synthesis.py", "04_evaluation.py", "05_probes.py", "06_pruning.py", "08_phi15.py")
+
+
+@pytest.mark.parametrize("name", UNTRUSTED_CODE)
+def test_notebooks_that_run_model_written_code_take_the_unisolated_opt_in_off_by_default(name):
+    declared = reproduce.declared_parameters(reproduce.notebooks_dir() / name)
+    assert declared["allow_unisolated"]["default"] == "False", declared.get("allow_unisolated")
+    assert "allow_unisolated=allow_unisolated or None" in (reproduce.notebooks_dir() / name).read_text()
+
+
 def test_no_executed_notebooks_are_tracked():
     out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=repo_root(), capture_output=True, text=True)
     if out.returncode:
@@ -191,9 +201,11 @@ def test_smoke_reproduce_end_to_end_then_cached(smoke_run):
     for name in (
         "figure_2_1.png",
         "figure_3_1.png",
+        "claims.md",
         "table_1.md",
         "table_2.md",
         "table_3.md",
+        "table_phi15.md",
         "report.html",
         "manifest.json",
     ):
