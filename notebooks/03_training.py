@@ -22,8 +22,12 @@
 # checkpoint. The grid and the table of models it writes (`models.json`, read by notebooks 04-07)
 # live in `phi_lab.training.grid`.
 #
-# **How long.** On 2 CPU cores the training stage took 56 s in the smoke reproduction (6 runs) and
-# about 9 min in the micro one (24 runs: 2 sizes x 2 budgets x 3 datasets x base/finetuned).
+# **How long.** On 2 CPU cores the training stage took 45 s in the smoke reproduction (6 runs) and
+# about 9 min in a one-seed micro one (24 runs: 2 sizes x 2 budgets x 3 datasets x base/finetuned).
+#
+# **Seeds.** With several `seeds`, each cell of `seeded_presets` repeats per seed (its models are named
+# `...-s<seed>`): corpus order, the held-out split, initialisation and dropout follow the seed, so the
+# report's intervals and claims can average over seeds.
 #
 # **Where it reads and writes.** Paths resolve against the repository root. It reads the filtering
 # and synthesis outputs of `run_dir` (empty: `$PHI_LAB_RUN`, else the most recent finished
@@ -53,7 +57,8 @@ hostfile: str = ""  # DeepSpeed hostfile of the nodes (empty: this machine only)
 master_addr: str = "127.0.0.1"  # rendezvous address of each run's process group
 master_port: int = 0  # its port (0: a free one)
 device: str = "cpu"  # cpu or cuda
-seed: int = 0  # corpus order, data split and training seed
+seeds: list = [0]  # training seeds: every run repeats per seed (corpus order, data split, init, dropout)
+seeded_presets: list = []  # presets repeated over every seed (empty: all); the others run with the first seed
 
 # %%
 from phi_lab.paths import repo_path, stage_dirs
@@ -87,11 +92,13 @@ sources = {
     "codetextbook": [kept, textbooks],
     FINETUNE_DATA: [exercises],
 }
-packed = {}
-for name in [*datasets, FINETUNE_DATA]:
-    packed[name] = out / "data" / name
-    pack_sources(sources[name], packed[name], tokenizer=tok_dir, seed=seed, progress=False)
-{name: json.loads((d / "manifest.json").read_text())["tokens"] for name, d in packed.items()}
+packed = {}  # seed -> dataset -> packed directory: the held-out split follows the seed
+for s in seeds:
+    root = out / "data" if s == seeds[0] else out / "data" / f"seed-{s}"
+    packed[s] = {name: root / name for name in [*datasets, FINETUNE_DATA]}
+    for name, d in packed[s].items():
+        pack_sources(sources[name], d, tokenizer=tok_dir, seed=s, progress=False)
+{name: json.loads((d / "manifest.json").read_text())["tokens"] for name, d in packed[seeds[0]].items()}
 
 # %% [markdown]
 # ## 2. Pretrain every (size, budget, dataset), then finetune each on CodeExercises
@@ -101,14 +108,17 @@ for name in [*datasets, FINETUNE_DATA]:
 from phi_lab.training.grid import MODELS_FILE, Finetune, Pretrain, figure_2_1_grid, train_grid, write_models
 from phi_lab.training.launch import LaunchConfig
 
-grid = figure_2_1_grid(model_presets, pretrain_steps, datasets)
+grid = figure_2_1_grid(model_presets, pretrain_steps, datasets, seeds, seeded_presets)
 pretrain = Pretrain(schedule_steps, pretrain_overrides)
 finetune = Finetune(finetune_steps, finetune_lr, finetune_warmup, finetune_weight_decay,
                     finetune_preset or None, finetune_overrides)
 processes = LaunchConfig(launcher, nproc_per_node, nnodes, str(repo_path(hostfile)) if hostfile else "",
                          master_addr, master_port)
-models = train_grid(grid, packed, out / "runs", finetune, pretrain=pretrain, launch=processes, device=device,
-                    seed=seed)
+models = []
+for s in seeds:  # one seed at a time: each packs its own split
+    cells = [c for c in grid if c.seed_or(seeds[0]) == s]
+    models += train_grid(cells, packed[s], out / "runs", finetune, pretrain=pretrain, launch=processes,
+                         device=device, seed=s)
 write_models(out / MODELS_FILE, models)
 [m.name for m in models]
 

@@ -51,7 +51,10 @@ from phi_lab.io import atomic_write_json, atomic_write_text
 from phi_lab.model.tools import model_info
 
 params = {r["name"]: model_info(path=r["path"])["parameters"] for r in results}
-reporting.figure_2_1(results, publish / "figure_2_1.png")
+from phi_lab.reporting.claims import figure_2_1_intervals
+
+# bars: mean over seeds; error bars: 95% bootstrap intervals over problems (BCa)
+reporting.figure_2_1(results, publish / "figure_2_1.png", intervals=figure_2_1_intervals(results, run / "evaluation"))
 display(Image(filename=str(publish / "figure_2_1.png")))
 
 # %%

@@ -98,6 +98,7 @@ def test_train_grid_pretrains_then_finetunes_from_that_checkpoint(tmp_path, pack
         "smoke-5-filtered",
     )
     assert base.tokens == 5 * 8 * 64  # smoke: 8 sequences of 64 tokens per step
+    assert base.seed == tuned.seed == 3
     assert Path(base.path).name == "step-00000005" and Path(tuned.path).name == "step-00000002"
     cfg = tuned.train_config()
     assert (cfg["max_steps"], cfg["lr"], cfg["warmup_steps"], cfg["weight_decay"], cfg["seed"]) == (
@@ -116,6 +117,38 @@ def test_train_grid_pretrains_then_finetunes_from_that_checkpoint(tmp_path, pack
     assert any("resuming from" in line for line in lines)
     with pytest.raises(ValueError, match=r"no packed data for \['codeexercises'\]"):
         train_grid(cells, {"filtered": packed_code}, tmp_path / "runs", ft)
+
+
+def test_seeds_repeat_the_seeded_presets_cells_and_name_them():
+    one = figure_2_1_grid(["smoke", "micro"], [10], ["filtered"], seeds=[4])
+    assert [c.name for c in one] == ["smoke-10-filtered", "micro-10-filtered"]  # one seed: names as before
+    many = figure_2_1_grid(["smoke", "micro"], [10], ["filtered"], seeds=[0, 1, 2], seeded_presets=["smoke"])
+    assert [c.name for c in many] == [
+        "smoke-10-filtered-s0",
+        "micro-10-filtered-s0",
+        "smoke-10-filtered-s1",
+        "smoke-10-filtered-s2",
+    ]
+    assert many[2].finetuned_name == "smoke-10-filtered-s1-ft"
+    with pytest.raises(ValueError, match="distinct"):
+        figure_2_1_grid(["smoke"], [10], ["filtered"], seeds=[1, 1])
+    with pytest.raises(ValueError, match="not among"):
+        figure_2_1_grid(["smoke"], [10], ["filtered"], seeds=[0, 1], seeded_presets=["micro"])
+
+
+def test_a_seed_decides_the_run_and_nothing_else_does(tmp_path, packed_code):
+    """Same seed, same losses bit for bit; another seed, other losses (init, order and dropout)."""
+    from phi_lab.training.metrics import read_metrics
+
+    packed = {"filtered": packed_code, "codeexercises": packed_code}
+    ft = Finetune(steps=1, lr=2e-4, warmup_steps=0, weight_decay=0.0)
+    losses = {}
+    for run, seed in (("a", 7), ("b", 7), ("c", 8)):
+        cells = figure_2_1_grid(["smoke"], [3], ["filtered"], seeds=[seed, 99], seeded_presets=["smoke"])[:1]
+        (base, _) = train_grid(cells, packed, tmp_path / run, ft, device="cpu", log=None)
+        assert base.seed == seed and base.name == f"smoke-3-filtered-s{seed}"
+        losses[run] = [r["loss"] for r in read_metrics(base.run_dir)]
+    assert losses["a"] == losses["b"] and losses["a"] != losses["c"]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from phi_lab.stats import Claim, claim_from_runs
+from phi_lab.stats import Claim, Interval, claim_from_runs, mean_interval
 
 DATA_ORDER = ("unfiltered", "filtered", "codetextbook")
 
@@ -34,6 +34,39 @@ def problem_nll(eval_dir: str | Path, name: str, benchmark: str = "humaneval") -
         raise FileNotFoundError(f"no per-problem likelihoods for {name}: {path}")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return {r["task_id"]: float(r["nll_mean"]) for r in rows}
+
+
+def problem_passes(eval_dir: str | Path, name: str, benchmark: str = "humaneval") -> dict[str, float]:
+    """task_id -> share of its samples that passed (pass@1 per problem for one greedy sample)."""
+    path = Path(eval_dir) / name / benchmark / "results.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no per-problem verdicts for {name}: {path}")
+    passed: dict[str, list[bool]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            passed.setdefault(r["task_id"], []).append(bool(r["passed"]))
+    return {t: sum(v) / len(v) for t, v in passed.items()}
+
+
+def figure_2_1_intervals(
+    results: Sequence[Mapping[str, Any]], eval_dir: str | Path, benchmark: str = "humaneval", seed: int = 0
+) -> dict[tuple, dict[str, Interval]]:
+    """Per bar of Figure 2.1, (preset, tokens, data, finetuned): 95% bootstrap intervals over problems
+    of pass@1 and of solution NLL, per-problem values averaged over the bar's seeds first."""
+    bars: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in results:
+        bars.setdefault((r["preset"], r["tokens"], r["data"], bool(r["finetuned"])), []).append(r)
+    out: dict[tuple, dict[str, Interval]] = {}
+    for key, rows in bars.items():
+        out[key] = {}
+        for metric, read in (("humaneval_nll", problem_nll), ("humaneval_pass1", problem_passes)):
+            per_model = [read(eval_dir, r["name"], benchmark) for r in rows]
+            tasks = sorted(per_model[0])
+            if any(sorted(v) != tasks for v in per_model):
+                raise ValueError(f"the seeds of {key} were scored on different problems")
+            out[key][metric] = mean_interval([[v[t] for t in tasks] for v in per_model], seed=seed)
+    return out
 
 
 def _side(
@@ -79,10 +112,13 @@ def figure_2_1_claims(
         ):
             if side[worse] and side[better]:
                 claims.append(claim(f"{what} ({at})", side[better], side[worse]))
-    for base in group(finetuned=False):
-        tuned_rows = [r for r in results if r.get("finetuned") and r.get("base") == base["name"]]
-        if tuned_rows:
-            claims.append(claim(f"CodeExercises finetuning improves {base['name']}", tuned_rows, [base]))
+    for preset, steps, data in sorted({(r["preset"], r["steps"], r["data"]) for r in results}, key=str):
+        bases = group(preset=preset, steps=steps, data=data, finetuned=False)
+        names = {b["name"] for b in bases}
+        tuned_rows = [r for r in results if r.get("finetuned") and r.get("base") in names]
+        if bases and tuned_rows:
+            text = f"CodeExercises finetuning improves {preset}-{steps}-{data}"
+            claims.append(claim(text, tuned_rows, bases))
     presets = {r["preset"] for r in results}
     missing = sorted({r["name"] for r in results} - set(parameters)) if len(presets) > 1 else []
     if missing:

@@ -47,19 +47,28 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 130) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
 
 
-def figure_2_1(results: Sequence[Mapping[str, Any]], path: str | Path | None = None) -> ReportFigure:
+def figure_2_1(
+    results: Sequence[Mapping[str, Any]],
+    path: str | Path | None = None,
+    intervals: Mapping[tuple, Mapping[str, Any]] | None = None,
+) -> ReportFigure:
     """Bars of HumanEval pass@1 and of solution NLL for each (size, tokens) x dataset, base and finetuned.
 
-    `results` rows need: preset, tokens, data, finetuned, humaneval_pass1, humaneval_nll. At small
-    scale pass@1 is often 0: the NLL panel is where the paper's effect shows. With `path`, the
-    figure is also saved there (as `save_figure` does).
+    `results` rows need: preset, tokens, data, finetuned, humaneval_pass1, humaneval_nll. Several rows
+    of one bar (seeds) are averaged. `intervals` maps (preset, tokens, data, finetuned) to
+    {"humaneval_pass1": Interval, "humaneval_nll": Interval} (`reporting.claims.figure_2_1_intervals`),
+    drawn as error bars. At small scale pass@1 is often 0: the NLL panel is where the paper's effect
+    shows. With `path`, the figure is also saved there (as `save_figure` does).
     """
     unknown = sorted({str(r["data"]) for r in results} - set(DATA_LABELS))
     if unknown:
         raise ValueError(f"unknown dataset(s) {unknown} in results; known: {sorted(DATA_LABELS)}")
     groups = sorted({(r["preset"], r["tokens"]) for r in results}, key=lambda g: (g[1], g[0]))
     datas = [d for d in DATA_LABELS if any(r["data"] == d for r in results)]
-    by_key = {(r["preset"], r["tokens"], r["data"], bool(r["finetuned"])): r for r in results}
+    by_key: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in results:
+        by_key.setdefault((r["preset"], r["tokens"], r["data"], bool(r["finetuned"])), []).append(r)
+    n_seeds = max((len(rows) for rows in by_key.values()), default=1)
     fig = ReportFigure(figsize=(12, 4.2), layout="tight")
     axes = fig.subplots(1, 2)
     width = 0.8 / max(1, 2 * len(datas))
@@ -70,17 +79,25 @@ def figure_2_1(results: Sequence[Mapping[str, Any]], path: str | Path | None = N
     ):
         for di, data in enumerate(datas):
             for fi, ft in enumerate((False, True)):
-                xs, ys = [], []
+                xs, ys, errs = [], [], [[], []]
+                scale = 100 if key == "humaneval_pass1" else 1
                 for gi, (preset, n_tokens) in enumerate(groups):
-                    row = by_key.get((preset, n_tokens, data, ft))
-                    if row is None or row.get(key) is None:
+                    rows = [r for r in by_key.get((preset, n_tokens, data, ft), []) if r.get(key) is not None]
+                    if not rows:
                         continue
+                    y = scale * sum(r[key] for r in rows) / len(rows)
                     xs.append(gi + (2 * di + fi - len(datas) + 0.5) * width)
-                    ys.append(100 * row[key] if key == "humaneval_pass1" else row[key])
+                    ys.append(y)
+                    iv = ((intervals or {}).get((preset, n_tokens, data, ft)) or {}).get(key)
+                    errs[0].append(max(0.0, y - scale * iv.low) if iv else 0.0)
+                    errs[1].append(max(0.0, scale * iv.high - y) if iv else 0.0)
                 bars = ax.bar(
                     xs,
                     ys,
                     width,
+                    yerr=errs if intervals else None,
+                    capsize=2,
+                    error_kw={"elinewidth": 0.6},
                     color=_BAR_COLORS[di % len(_BAR_COLORS)],
                     hatch="//" if ft else None,
                     edgecolor="black",
@@ -98,7 +115,12 @@ def figure_2_1(results: Sequence[Mapping[str, Any]], path: str | Path | None = N
         pad = max(0.05, 0.25 * (hi - lo))
         axes[1].set_ylim(max(0.0, lo - pad), hi + pad)
     axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Figure 2.1 (this run): data quality x size x tokens, before and after CodeExercises")
+    what = "Figure 2.1 (this run): data quality x size x tokens, before and after CodeExercises"
+    if n_seeds > 1:
+        what += f"; bars: mean of up to {n_seeds} seeds"
+    if intervals:
+        what += "; error bars: 95% bootstrap interval over problems"
+    fig.suptitle(what, fontsize=9 if intervals or n_seeds > 1 else None)
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -27,15 +27,21 @@ MODELS_FILE = "models.json"
 
 @dataclass(frozen=True)
 class GridCell:
-    """One pretraining run of the grid: a preset (model size), a token budget in steps, a dataset."""
+    """One pretraining run of the grid: a preset (model size), a token budget in steps, a dataset, and
+    its seed when the grid repeats runs over seeds (None: the grid's one seed; names carry no suffix)."""
 
     preset: str
     steps: int
     data: str
+    seed: int | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.preset}-{self.steps}-{self.data}"
+        suffix = "" if self.seed is None else f"-s{self.seed}"
+        return f"{self.preset}-{self.steps}-{self.data}{suffix}"
+
+    def seed_or(self, default: int) -> int:
+        return default if self.seed is None else self.seed
 
     @property
     def finetuned_name(self) -> str:
@@ -43,9 +49,22 @@ class GridCell:
 
 
 def figure_2_1_grid(
-    presets: Sequence[str], pretrain_steps: Sequence[int], datasets: Sequence[str] = DATASETS
+    presets: Sequence[str],
+    pretrain_steps: Sequence[int],
+    datasets: Sequence[str] = DATASETS,
+    seeds: Sequence[int] = (),
+    seeded_presets: Sequence[str] = (),
 ) -> list[GridCell]:
-    """Every (preset, steps, dataset), in that nesting order (the order the models table keeps)."""
+    """Every (preset, steps, dataset), in that nesting order (the order the models table keeps).
+
+    With several `seeds`, every cell of `seeded_presets` (empty: every preset) repeats once per seed,
+    the others run with the first seed only; each cell then names its seed (`...-s1`). Corpus order,
+    data split, initialisation and dropout all follow a run's seed."""
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {list(seeds)}")
+    unseeded = sorted(set(seeded_presets) - set(presets))
+    if unseeded:
+        raise ValueError(f"seeded_presets {unseeded} are not among the grid's presets {list(presets)}")
     unknown = sorted(set(datasets) - set(DATASETS))
     if unknown:
         raise ValueError(f"unknown Figure 2.1 datasets {unknown}; choose from {', '.join(DATASETS)}")
@@ -53,7 +72,17 @@ def figure_2_1_grid(
         raise ValueError("the grid needs at least one preset, one step budget and one dataset")
     if any(int(s) < 1 for s in pretrain_steps):
         raise ValueError(f"pretrain steps must be >= 1, got {list(pretrain_steps)}")
-    return [GridCell(p, int(s), d) for p in presets for s in pretrain_steps for d in datasets]
+    if len(seeds) < 2:
+        return [GridCell(p, int(s), d) for p in presets for s in pretrain_steps for d in datasets]
+    seeded = set(seeded_presets or presets)
+    return [
+        GridCell(p, int(s), d, int(seed))
+        for seed in seeds
+        for p in presets
+        if p in seeded or seed == seeds[0]
+        for s in pretrain_steps
+        for d in datasets
+    ]
 
 
 @dataclass(frozen=True)
@@ -68,6 +97,7 @@ class ModelRun:
     finetuned: bool  # finetuned on CodeExercises after pretraining
     path: str  # the final checkpoint directory
     base: str | None = None  # finetuned: name of the pretrained model it started from
+    seed: int = 0  # the training seed (corpus order, data split, initialisation, dropout)
 
     def __post_init__(self) -> None:
         if self.data not in DATASETS:
@@ -90,7 +120,7 @@ class ModelRun:
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> ModelRun:
         known = {f.name for f in fields(cls)}
-        missing = sorted(known - {"base"} - set(row))
+        missing = sorted(known - {"base", "seed"} - set(row))  # tables written before either was recorded
         if missing:
             raise ValueError(f"models table row {row.get('name', row)!r} lacks {missing}")
         values = {k: v for k, v in row.items() if k in known}
@@ -266,11 +296,12 @@ def plan_grid(
     pretrain = pretrain or Pretrain()
     runs = []
     for cell in cells:
-        runs.append(PlannedRun(cell.name, cell.preset, pretrain.config(cell, seed), cell.data))
+        run_seed = cell.seed_or(seed)
+        runs.append(PlannedRun(cell.name, cell.preset, pretrain.config(cell, run_seed), cell.data))
         preset = finetune.preset_for(cell.preset)
         runs.append(
             PlannedRun(
-                cell.finetuned_name, preset, finetune.config(cell.preset, seed), FINETUNE_DATA, cell.name
+                cell.finetuned_name, preset, finetune.config(cell.preset, run_seed), FINETUNE_DATA, cell.name
             )
         )
     return runs
@@ -328,6 +359,7 @@ def train_grid(
                 run.init is not None,
                 str(checkpoints[run.name]),
                 base=run.init,
+                seed=run.config.seed,
             )
         )
     return models
