@@ -16,7 +16,7 @@
 # the prompts for diversity), **web data filtered** for educational value with phi-1's method, and
 # three 1.3B models trained with one recipe on three **mixtures** (phi-1.5, phi-1.5-web-only,
 # phi-1.5-web). It reports common-sense and language benchmarks through EleutherAI's **lm-eval**
-# harness (Tables 1-2), **GSM8K by writing Python** that is executed (Table 3), a **safety**
+# harness (its Tables 2-3), **GSM8K by writing Python** that is executed (Table 4), a **safety**
 # evaluation on 86 adversarial prompts, and the **prompt formats** that suit a base model.
 #
 # This notebook runs each of those pieces at CPU scale:
@@ -57,7 +57,7 @@ web_annotate: int = 100  # of them annotated for the classifier
 web_embedder: str = "hashing:256"  # embedder of the web filter: 'minilm', 'hashing:DIM' or a checkpoint
 web_only_steps: int = 0  # train phi-1.5-web-only at CPU scale for this many steps (0: skip)
 lm_suite: str = "standin"  # lm-eval tasks: 'standin' (offline, six items each) or 'hub' (downloads data)
-lm_tasks: list = ["phi15"]  # benchmarks ('phi15': all ten of Tables 1-2) or lm-eval task names
+lm_tasks: list = ["phi15"]  # benchmarks ('phi15': all ten of the report's Tables 2-3) or lm-eval task names
 lm_limit: int = 0  # documents per lm-eval task (0: all)
 gsm8k_data: str = ""  # GSM8K JSONL with question/answer (empty: the offline stand-in, 8 problems)
 max_new_tokens: int = 64  # budget for GSM8K programs, safety answers and prompt-format probes
@@ -179,7 +179,7 @@ if web_only_steps > 0:
     paths[f"phi-1.5-web-only-{size}"] = str(ckpt)
 
 # %% [markdown]
-# ## 4. Tables 1-2 through lm-eval
+# ## 4. The report's Tables 2-3 through lm-eval
 #
 # lm-eval's `HFLM` loads each checkpoint directory; its tasks build the prompts and score the
 # answers (zero-shot, MMLU 2-shot, SQuAD exact match). Results JSON, lm-eval's table and every
@@ -283,7 +283,7 @@ note = (
     "At this scale chance-level scores are expected."
 )
 table = comparison_table(ours, chance, note)
-(out / "table_phi15.md").write_text("# phi-1.5 (arXiv 2309.05463) Tables 1-3 beside this run\n\n" + table)
+(out / "table_phi15.md").write_text("# phi-1.5 (arXiv 2309.05463) Tables 2-4 beside this run\n\n" + table)
 if dirs.publish != out:
     (dirs.publish / "table_phi15.md").write_text((out / "table_phi15.md").read_text())
 display(Markdown(table))

@@ -9,7 +9,7 @@ import pytest
 from fake_openai import FakeOpenAI, last_user_message
 
 from phi_lab.evaluation.gsm8k import final_answer, gsm8k_problems, run_gsm8k
-from phi_lab.evaluation.phi15_paper import CHECKS, comparison_table, paper_value
+from phi_lab.evaluation.phi15_paper import CHECKS, SOURCES, comparison_table, paper_value, table_of
 from phi_lab.evaluation.safety import (
     GRADES,
     LLMSafetyGrader,
@@ -140,12 +140,31 @@ def test_llm_grader_on_a_local_server_and_counts(tmp_path, monkeypatch, tiny_mod
 
 def test_paper_numbers_and_the_table():
     assert paper_value("phi-1.5-web", "winogrande") == 0.740 and paper_value("phi-1.5", "gsm8k") == 40.2
-    assert paper_value("phi-1.5-web-only", "squad") is None and CHECKS[("phi-1.5-web", "mmlu")] == "listing"
+    assert paper_value("phi-1.5-web-only", "squad") is None and CHECKS[("phi-1.5-web", "mmlu")] == "checked"
+    assert (
+        paper_value("phi-1.5-web-only", "arc_challenge") == 0.329 and paper_value("phi-1.5", "squad") == 0.72
+    )
+    assert (
+        paper_value("phi-1.5-web-only", "humaneval") == 17.2 and paper_value("phi-1.5-web", "siqa") == 0.530
+    )
+    assert all(CHECKS[key] == "checked" for key in SOURCES) and set(SOURCES) <= set(CHECKS)
+    assert {b for (m, b), status in CHECKS.items() if status == "recalled"} == {
+        "piqa",
+        "hellaswag",
+        "mmlu",
+        "openbookqa",
+        "squad",
+    }  # only phi-1.5-web-only's row of the report's Table 3 is unconfirmed
+    assert {m for (m, _), status in CHECKS.items() if status == "recalled"} == {"phi-1.5-web-only"}
+    assert (table_of("winogrande"), table_of("squad"), table_of("mbpp")) == (2, 3, 4)  # Table 1 is compute
     table = comparison_table({"mine": {"winogrande": 0.5, "gsm8k": 0.125}}, {"winogrande": 0.5}, note="tiny")
     lines = table.splitlines()
     assert lines[0].startswith("| benchmark | table | chance | mine | phi-1.5-web-only (paper)")
-    assert "| winogrande | 1 | 0.500 | 0.500 | 0.604* | 0.740 | 0.734* |" in lines
-    assert "| gsm8k | 3 | – | 12.5 | <3.0* | 44.6 | 40.2* |" in lines and table.rstrip().endswith("tiny")
+    assert "| winogrande | 2 | 0.500 | 0.500 | 0.604 | 0.740 | 0.734 |" in lines
+    assert "| gsm8k | 4 | – | 12.5 | <3.0 | 44.6 | 40.2 |" in lines and table.rstrip().endswith("tiny")
+    starred = comparison_table({"mine": {"piqa": 0.5, "squad": 0.1}})
+    assert "| piqa | 3 | – | 0.500 | 0.743* | 0.770 | 0.766 |" in starred.splitlines()
+    assert "| squad | 3 | – | 0.100 | – | 0.740 | 0.720 |" in starred.splitlines()
 
 
 def test_cli_gsm8k_and_safety(tmp_path, tiny_model_dir, capsys):

@@ -200,7 +200,7 @@ def run_eval_grade(args: argparse.Namespace) -> int:
 # -- phi-1.5 (arXiv 2309.05463): lm-eval benchmarks, GSM8K via code, safety prompts ------------------
 def _register_phi15(verbs: argparse._SubParsersAction) -> None:
     lh = verbs.add_parser(
-        "lm-harness", help="phi-1.5 Tables 1-2 through EleutherAI's lm-eval (HF model class)"
+        "lm-harness", help="phi-1.5 report Tables 2-3 through EleutherAI's lm-eval (HF model class)"
     )
     lh.add_argument("--model", required=True, help="checkpoint directory (transformers format)")
     lh.add_argument("--out", required=True, help="output directory (results.json, table.md, summary.json)")
@@ -227,7 +227,9 @@ def _register_phi15(verbs: argparse._SubParsersAction) -> None:
     lh.add_argument("--bootstrap-iters", type=int, default=1000)
     lh.set_defaults(func=run_eval_lm_harness)
 
-    gs = verbs.add_parser("gsm8k", help="phi-1.5 Table 3: GSM8K via code (programs run in the sandbox)")
+    gs = verbs.add_parser(
+        "gsm8k", help="phi-1.5 report Table 4: GSM8K via code (programs run in the sandbox)"
+    )
     src = gs.add_mutually_exclusive_group(required=True)
     src.add_argument("--samples", help="JSONL with task_id and completion")
     src.add_argument("--model", help="checkpoint directory to sample programs from")

@@ -1,4 +1,4 @@
-"""GSM8K as phi-1.5 reports it (Table 3, "via coding"): the model writes Python, the program runs.
+"""GSM8K as phi-1.5 reports it (its Table 4, "via coding"): the model writes Python, the program runs.
 
 Each word problem becomes a code prompt: `def solution():` with the question as its docstring;
 the model writes the body, and the trusted checker (`phi_lab.sandbox`, the benchmarks' path) calls
@@ -130,7 +130,7 @@ def run_gsm8k(
         results, summary = evaluate_samples(rows, problems, sb, source=str(samples), progress=progress)
     summary = {
         "benchmark": "gsm8k",
-        "method": "program of thought: the model writes solution(), the sandbox runs it (phi-1.5 Table 3)",
+        "method": "program of thought: the model writes solution(), the sandbox runs it (phi-1.5 report, Table 4)",
         "data": str(data or standin_path()),
         "stand_in": data is None,
         "samples": str(samples),
