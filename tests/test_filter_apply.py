@@ -12,38 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from edu_corpus import NAMES, write_corpus
 
 from phi_lab.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-GOOD = '''def {name}_sum(values):
-    """Add up the numbers in values with a running total."""
-    total = 0
-    for v in values:  # visit each number once
-        if v > 0:
-            total += v
-    return total
-'''
-BAD = """from .ui import *
-import tkinter as tk
-{name}_window = tk.Tk()
-{name}_window.title("{name}")
-tk.Label({name}_window, text=LABEL).pack()
-"""
-NAMES = [
-    "apple",
-    "berry",
-    "cedar",
-    "delta",
-    "ember",
-    "fjord",
-    "grape",
-    "heron",
-    "iris",
-    "jade",
-    "kiwi",
-    "lemon",
-]
 SHARD = 2  # 6 work units of 2 files
 TASKS = 6  # one unit per task: enough tasks to kill the run between two of them
 
@@ -52,11 +25,7 @@ TASKS = 6  # one unit per task: enough tasks to kill the run between two of them
 def trained(tmp_path_factory):
     """A small .py corpus (half textbook-like, half GUI boilerplate), its labels and a classifier."""
     d = tmp_path_factory.mktemp("filter")
-    src = d / "src"
-    src.mkdir()
-    for i, name in enumerate(NAMES):
-        kind = GOOD if i % 2 == 0 else BAD
-        (src / f"f{i:02d}_{name}.py").write_text(kind.format(name=f"{name}{i}"))
+    src = write_corpus(d / "src")
     labels, clf = d / "labels.jsonl", d / "clf"
     assert main(["filter", "annotate", "--corpus", str(src), "--out", str(labels)]) == 0
     assert (

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from edu_corpus import NAMES, corpus_texts
 
 from phi_lab.data.documents import EmptySourceError
 from phi_lab.data.sample import sample_documents
@@ -35,34 +36,6 @@ from phi_lab.pipelines.annotate import annotate_corpus
 from phi_lab.pipelines.dedup import minhash_dedup
 
 REPO = Path(__file__).resolve().parents[1]
-GOOD = '''def {name}_sum(values):
-    """Add up the positive numbers in values with a running total."""
-    total = 0
-    for v in values:  # visit each number once
-        if v > 0:
-            total += v
-    return total
-'''
-BAD = """from .ui import *
-import tkinter as tk
-{name}_window = tk.Tk()
-{name}_window.title("{name}")
-tk.Label({name}_window, text=LABEL).pack()
-"""
-NAMES = [
-    "apple",
-    "berry",
-    "cedar",
-    "delta",
-    "ember",
-    "fjord",
-    "grape",
-    "heron",
-    "iris",
-    "jade",
-    "kiwi",
-    "lemon",
-]
 OUTPUTS = ["kept.jsonl", "dropped.jsonl", "manifest.json", "histograms.png", "skipped.jsonl"]
 
 
@@ -71,11 +44,10 @@ def corpus(tmp_path_factory) -> Path:
     """12 files, one per work unit: half textbook-like, half GUI boilerplate, and one unreadable."""
     src = tmp_path_factory.mktemp("pipelines") / "src"
     src.mkdir()
-    for i, name in enumerate(NAMES):
-        text = (GOOD if i % 2 == 0 else BAD).format(name=f"{name}{i}")
+    for i, (name, text) in enumerate(corpus_texts().items()):
         if i == 2:
             text += "# BLOCK_HERE\n"  # the first file task 2 of 4 reads (units 2, 6, 10)
-        (src / f"f{i:02d}_{name}.py").write_text(text)
+        (src / name).write_text(text)
     (src / "zz_latin1.py").write_bytes("x = 'caf\xe9'\n".encode("latin-1"))  # skipped with its reason
     return src
 
