@@ -9,6 +9,8 @@
   same resample is applied to every seed, so the seeds' per-problem differences stay paired).
 - `hierarchical_difference(a, b)`: the same effect, resampling seeds and then problems (wider: it also
   counts the seed-to-seed variation; percentile method).
+- `statistic_interval(fn, labels, scores)`: a paired percentile bootstrap of any statistic over items
+  (a classifier's held-out kappa, ROC AUC, F1).
 - `Claim`: a claim of the paper with its effect and interval; it is "supported" only where the interval
   excludes zero in the paper's direction, "contradicted" where it excludes zero the other way, and
   "not separated at this scale" otherwise.
@@ -141,6 +143,40 @@ def hierarchical_difference(
     alpha = (1 - level) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha])
     return Interval(est, float(low), float(high), level, "hierarchical percentile", n_problems, n_seeds)
+
+
+def statistic_interval(
+    statistic,
+    *samples: Sequence[float] | np.ndarray,
+    level: float = LEVEL,
+    n_resamples: int = 1999,
+    seed: int = 0,
+) -> Interval:
+    """A percentile bootstrap interval of `statistic(*samples)` over items resampled jointly (paired):
+    for agreement metrics of a classifier on its held-out files (kappa, ROC AUC, F1), where each item is
+    one file's (label, score). Replicates where the statistic is undefined (one class only) are dropped."""
+    arrays = [np.asarray(a) for a in samples]
+    n = len(arrays[0])
+    if n < 2 or any(len(a) != n for a in arrays):
+        raise ValueError("need at least two items, the same number in every sample")
+    est = float(statistic(*arrays))
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        try:
+            value = float(statistic(*(a[idx] for a in arrays)))
+        except ValueError:  # e.g. ROC AUC of a resample holding one class
+            continue
+        if np.isfinite(value):
+            stats.append(value)
+    if len(stats) < n_resamples // 2:
+        raise ValueError(
+            f"the statistic is undefined on most resamples ({len(stats)} of {n_resamples} usable)"
+        )
+    alpha = (1 - level) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return Interval(est, float(low), float(high), level, "percentile (paired items)", n)
 
 
 def seed_spread(per_seed: Sequence[float]) -> dict[str, float | int]:

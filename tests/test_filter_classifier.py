@@ -96,3 +96,26 @@ def test_evaluate_against_known_values():
     m = evaluate(y, np.array([0.9, 0.2, 0.6, 0.1]), threshold=0.5)
     assert m["precision"] == 0.5 and m["recall"] == 0.5 and m["cohen_kappa"] == 0.0
     assert m["roc_auc"] == 0.75
+
+
+def test_heldout_metrics_carry_intervals_and_the_fast_metrics_equal_sklearns():
+    from sklearn.metrics import cohen_kappa_score, f1_score, roc_auc_score
+
+    from phi_lab.filtering.classifier import _auc, _f1, _kappa, evaluate
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(5, 100))
+        y, p = rng.integers(0, 2, n), np.round(rng.random(n), 1)  # rounded: ties in the scores
+        if y.min() == y.max():
+            continue
+        pred = (p >= 0.5).astype(int)
+        assert _kappa(y, pred) == pytest.approx(cohen_kappa_score(y, pred), abs=1e-12)
+        assert _f1(y, pred) == pytest.approx(f1_score(y, pred, zero_division=0), abs=1e-12)
+        assert _auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    y = np.array([0] * 60 + [1] * 20)
+    p = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, 80), 0, 1)
+    m = evaluate(y, p, 0.5)
+    for name in ("cohen_kappa", "roc_auc", "f1"):
+        iv = m["intervals"][name]
+        assert iv["low"] < m[name] < iv["high"] and iv["level"] == 0.95, (name, iv, m[name])

@@ -59,7 +59,8 @@ def classifier(corpus, tmp_path_factory) -> Path:
     emb = HashingEmbedder()
     y = np.array([lab.label for lab in labels])
     cfg = ClassifierConfig(n_estimators=25, test_fraction=0.34)
-    clf = fit_classifier(emb.embed([d.text for d in docs]), y, emb.name, {"name": "heuristic"}, cfg)
+    X = emb.embed([d.text for d in docs])
+    clf = fit_classifier(X, y, emb.name, {"name": "heuristic"}, cfg, keys=[d.sha256 for d in docs])
     clf.extra["embedder_spec"] = "hashing"
     return clf.save(tmp_path_factory.mktemp("clf"))
 
@@ -100,6 +101,15 @@ def test_reference_run_keeps_textbook_files_with_reasons(reference, corpus):
     )
     assert sum(manifest["sources"]["src"]["histogram"]) == len(NAMES)
     assert (reference / "histograms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_files_whose_label_trained_the_forest_are_marked(reference, classifier):
+    """§2.1 scores the whole corpus, the annotated sample included: those scores are optimistic."""
+    fitted = set(json.loads((classifier / "classifier.json").read_text())["fitted_sha256"])
+    rows = [json.loads(line) for f in ("kept.jsonl", "dropped.jsonl") for line in (reference / f).open()]
+    marked = {r["sha256"] for r in rows if r["fitted_on"]}
+    assert marked == fitted and 0 < len(marked) < len(rows)
+    assert all(("fitted on this file's label" in r["reason"]) == r["fitted_on"] for r in rows)
 
 
 def test_one_task_and_four_tasks_give_identical_outputs(reference, corpus, classifier, tmp_path):

@@ -78,3 +78,23 @@ def test_bad_input_is_refused():
         "min": 1.0,
         "max": 3.0,
     }
+
+
+def test_statistic_interval_agrees_with_scipys_paired_percentile_bootstrap():
+    from scipy.stats import bootstrap
+
+    from phi_lab.stats import statistic_interval
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0, 1, 200), rng.normal(0.3, 1, 200)
+
+    def stat(x, y):
+        return float(np.mean(y - x))
+
+    ours = statistic_interval(stat, a, b, n_resamples=4000)
+    ref = bootstrap((a, b), stat, paired=True, vectorized=False, n_resamples=4000, method="percentile",
+                    random_state=np.random.default_rng(0)).confidence_interval  # fmt: skip
+    assert ours.estimate == pytest.approx(0.3, abs=0.15)
+    assert ours.low == pytest.approx(ref.low, abs=0.03) and ours.high == pytest.approx(ref.high, abs=0.03)
+    with pytest.raises(ValueError, match="undefined on most"):
+        statistic_interval(lambda x: float("nan"), a)

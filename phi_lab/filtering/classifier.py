@@ -10,6 +10,7 @@ version and model) and the decision threshold, which `load` checks before use.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,57 @@ class EduClassifier:
         )
 
 
-def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
-    """Agreement of the classifier with the annotator on held-out files."""
+def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Agreement of the classifier with the annotator on held-out files, with 95% intervals."""
+    y_true = np.asarray(y_true).astype(int)
+    pred = (np.asarray(proba) >= threshold).astype(int)
+    both = len(set(y_true.tolist())) == 2
+    return {
+        **_point_metrics(y_true, np.asarray(proba), pred, both),
+        "intervals": _metric_intervals(y_true, np.asarray(proba), threshold) if both else {},
+    }
+
+
+def _kappa(y: np.ndarray, pred: np.ndarray) -> float:
+    po = float(np.mean(y == pred))
+    pe = float(y.mean() * pred.mean() + (1 - y.mean()) * (1 - pred.mean()))
+    return 0.0 if pe == 1.0 else (po - pe) / (1.0 - pe)  # sklearn's value where it is defined
+
+
+def _f1(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = float(np.sum((y == 1) & (pred == 1)))
+    wrong = float(np.sum(y != pred))
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + wrong)
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney U statistic (ties count half), as sklearn computes it."""
+    from scipy.stats import rankdata
+
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        raise ValueError("ROC AUC needs both classes")
+    ranks = rankdata(score)
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _metric_intervals(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, dict]:
+    """95% paired bootstrap intervals over held-out files: with 80 of them kappa moves by +-0.2."""
+    from phi_lab.stats import statistic_interval
+
+    out = {}
+    for name, fn in (
+        ("cohen_kappa", lambda y, p: _kappa(y, (p >= threshold).astype(int))),
+        ("roc_auc", _auc),
+        ("f1", lambda y, p: _f1(y, (p >= threshold).astype(int))),
+    ):
+        iv = statistic_interval(fn, y_true, proba)
+        out[name] = {"low": iv.low, "high": iv.high, "level": iv.level, "method": iv.method}
+    return out
+
+
+def _point_metrics(y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray, both: bool) -> dict:
     from sklearn.metrics import (
         accuracy_score,
         cohen_kappa_score,
@@ -130,9 +180,6 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[st
         roc_auc_score,
     )
 
-    y_true = np.asarray(y_true).astype(int)
-    pred = (np.asarray(proba) >= threshold).astype(int)
-    both = len(set(y_true.tolist())) == 2
     return {
         "n": len(y_true),
         "positive_rate": float(y_true.mean()) if len(y_true) else float("nan"),
@@ -169,8 +216,13 @@ def fit_classifier(
     embedder: str,
     annotator: dict[str, str] | None = None,
     config: ClassifierConfig | None = None,
+    keys: Sequence[str] | None = None,
 ) -> EduClassifier:
-    """Train on a stratified split, score the held-out part, return the classifier with its metrics."""
+    """Train on a stratified split, score the held-out part, return the classifier with its metrics.
+
+    `keys` (one per row: the files' content hashes) are split with the rows; the training split's are
+    kept (`extra["fitted_sha256"]`) so the corpus filter can mark files whose own label the forest saw:
+    their scores are optimistic (§2.1 scores the whole corpus, the annotated sample included)."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import train_test_split
 
@@ -182,8 +234,11 @@ def fit_classifier(
     counts = np.bincount(y, minlength=2)
     if len(counts) > 2 or min(counts) < 2:
         raise ValueError(f"need labels in {{0, 1}} with at least 2 of each, got counts {counts.tolist()}")
-    X_tr, X_te, y_tr, y_te = train_test_split(
-        X, y, test_size=cfg.test_fraction, random_state=cfg.seed, stratify=y
+    if keys is not None and len(keys) != len(y):
+        raise ValueError(f"need one key per row, got {len(keys)} for {len(y)}")
+    row_keys = np.asarray(keys if keys is not None else [""] * len(y), dtype=object)
+    X_tr, X_te, y_tr, y_te, k_tr, _ = train_test_split(
+        X, y, row_keys, test_size=cfg.test_fraction, random_state=cfg.seed, stratify=y
     )
     forest = RandomForestClassifier(
         n_estimators=cfg.n_estimators,
@@ -204,4 +259,6 @@ def fit_classifier(
     clf.extra["threshold_source"] = source
     clf.metrics["n_train"] = len(y_tr)
     clf.extra["config"] = asdict(cfg)
+    if keys is not None:
+        clf.extra["fitted_sha256"] = sorted(str(k) for k in k_tr)
     return clf

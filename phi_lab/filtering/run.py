@@ -183,7 +183,8 @@ def fit_filter(
     cfg = ClassifierConfig(
         n_estimators=n_estimators, test_fraction=test_fraction, threshold=threshold, seed=seed
     )
-    clf = fit_classifier(X, y, emb.name, {"name": name, "prompt_version": version, "model": model}, cfg)
+    annotator = {"name": name, "prompt_version": version, "model": model}
+    clf = fit_classifier(X, y, emb.name, annotator, cfg, keys=[lab.sha256 for lab in usable])
     clf.extra.update({"embedder_spec": embedder, "embedder_dtype": dtype, "labels": str(labels)})
     clf.save(out)
     return {"out": str(out), "embedder": emb.name, "heldout": clf.metrics}

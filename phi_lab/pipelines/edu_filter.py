@@ -51,6 +51,8 @@ def verdict_record(self, doc: DTDocument) -> dict[str, Any]:
     md = doc.metadata
     score, threshold, kept = md["score"], md["threshold"], md["kept"]
     md["reason"] = f"educational-value score {score:.4f} {'>=' if kept else '<'} threshold {threshold:.4f}"
+    if md.get("fitted_on"):
+        md["reason"] += " (the classifier was fitted on this file's label: an optimistic score)"
     return document_record(self, doc)
 
 
@@ -75,6 +77,7 @@ class EduScorer(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         clf = EduClassifier.load(self.classifier_dir)
+        fitted = set(clf.extra.get("fitted_sha256", ()))  # files whose own label trained the forest
         embedder = load_embedder(self.embedder, rank, self.threads)
         if embedder.name != clf.embedder:
             raise ValueError(
@@ -88,6 +91,7 @@ class EduScorer(PipelineStep):
             for doc, p in zip(batch, proba):
                 doc.metadata["score"] = round(float(p), 6)
                 doc.metadata["sha256"] = content_hash(doc.text)
+                doc.metadata["fitted_on"] = doc.metadata["sha256"] in fitted
                 self.stat_update("scored")
                 yield doc
 

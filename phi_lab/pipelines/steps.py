@@ -53,7 +53,7 @@ def document_record(self, doc: DTDocument) -> dict[str, Any]:
         "text": doc.text,
         "unit": md["unit"],
     }
-    for extra in ("score", "sha256", "kept", "reason"):
+    for extra in ("score", "sha256", "fitted_on", "kept", "reason"):
         if extra in md:
             rec[extra] = md[extra]
     return _sorted(rec)
