@@ -36,6 +36,7 @@ llm_model: str = ""  # model of the openai backend, e.g. gpt-3.5-turbo
 n_exercises: int = 300  # CodeExercises records to keep (paper: ~880K)
 n_textbooks: int = 60  # textbook sections to keep (paper: <1B tokens)
 seed: int = 0  # sampler seed
+plant_problems: int = 0  # controlled contamination: near-copies of this many HumanEval problems planted into CodeExercises (0: off; paper: 0)
 allow_unisolated: bool = False  # run model-written code even where no sandbox isolation exists and secrets are set (docs/sandbox.md; or set PHI_LAB_ALLOW_UNISOLATED to 1)
 
 # %%
@@ -59,6 +60,21 @@ for kind, n in (("exercises", n_exercises), ("textbooks", n_textbooks)):
         raise RuntimeError(f"{kind}: only {cards[kind]['n_kept']} of {n} kept; see {out / kind / 'dataset_card.md'}")
 
 # %% [markdown]
+# ### Controlled contamination (off unless `plant_problems` > 0)
+#
+# Near-copies of known HumanEval problems (renamed, reordered, rewritten; each checked against the
+# problem's own tests in the sandbox) join CodeExercises, recorded in `planted.jsonl`: the pruning stage
+# then reports how many of them its similarity search finds at each tau, a known truth to read Table 3
+# against. Never in the paper preset.
+
+# %%
+if plant_problems:
+    from phi_lab.decontamination.planting import plant_into
+
+    planted = plant_into(out / "exercises" / "exercises.jsonl", plant_problems, seed=seed)
+    print(f"planted {planted['planted']} near-copies of HumanEval problems ({planted['levels']}): {planted['file']}")
+
+# %% [markdown]
 # ## A look at the data
 
 # %%
@@ -75,6 +91,6 @@ display(Markdown(book["text"][:1500]))
 
 # %%
 cards = {kind: json.loads((out / kind / "dataset_card.json").read_text()) for kind in ("exercises", "textbooks")}
-metrics = {"backend": backend, "cards": cards}
+metrics = {"backend": backend, "cards": cards, "planted": planted if plant_problems else None}
 atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done
 metrics

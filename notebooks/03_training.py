@@ -22,7 +22,8 @@
 # checkpoint. The grid and the table of models it writes (`models.json`, read by notebooks 04-07)
 # live in `phi_lab.training.grid`.
 #
-# **How long.** On 2 CPU cores the training stage took 45 s in the smoke reproduction (6 runs) and
+# **How long.** On 2 CPU cores the training stage took 45 s in the smoke reproduction (6 runs), 106 s
+# with the defaults below (6 runs of 30 + 20 steps), and
 # about 9 min in a one-seed micro one (24 runs: 2 sizes x 2 budgets x 3 datasets x base/finetuned).
 #
 # **Seeds.** With several `seeds`, each cell of `seeded_presets` repeats per seed (its models are named

@@ -20,8 +20,8 @@
 # same settings as the original finetune, and every model is evaluated on all of HumanEval.
 #
 # **How long.** One finetune per tau (each in its own process, its log streamed below) plus an
-# evaluation of every model: on 2 CPU cores 48 s in the smoke reproduction (2 taus), about 2 min in
-# the micro one (4 taus).
+# evaluation of every model: on 2 CPU cores 37 s in the smoke reproduction (2 taus), 63 s with the
+# defaults below after it (4 taus), about 2 min in the micro one (4 taus).
 #
 # **Where it reads and writes.** Paths resolve against the repository root. It reads the exercises
 # and models of `run_dir` (empty: `$PHI_LAB_RUN`, else the most recent finished reproduction under
@@ -123,6 +123,21 @@ md = "# Table 3: HumanEval pass@1 on problems similar / not similar to CodeExerc
 md += ("This run's original model is finetuned on all exercises; *retrained* is finetuned on the exercises "
        "left after pruning at tau. The paper's columns are its published numbers for phi-1.\n\n")
 md += markdown_table(list(rows[0]), [list(r.values()) for r in rows])
+# Controlled contamination (notebook 02's plant_problems): how many planted copies each tau finds.
+from phi_lab.benchmarks import load_benchmark
+from phi_lab.decontamination.planting import PLANTED_FILE, calibration, load_planted
+
+calibrated = None
+if (exercises.parent / PLANTED_FILE).exists():
+    planted = load_planted(exercises.parent / PLANTED_FILE)
+    similar = {t: pruning["taus"][tau_key(t)]["similar_tasks"] for t in config.taus}
+    calibrated = calibration(similar, planted, sorted(load_benchmark("humaneval")))
+    md += ("\n\n## Calibration: planted near-copies found similar\n\n"
+           f"{len(planted)} HumanEval problems were planted into CodeExercises as near-copies (renamed, reordered, "
+           "rewritten); *recall* is the share of them found similar at tau, *false matches* the problems "
+           "flagged with nothing planted for them (real look-alikes or errors).\n\n")
+    cols = [k for k in calibrated[0] if k != "not_planted"]
+    md += markdown_table(cols, [[f"{r[k]:.2f}" if isinstance(r[k], float) else r[k] for k in cols] for r in calibrated])
 atomic_write_text(dirs.publish / "table_3.md", md)
 display(Markdown(md))
 
@@ -130,5 +145,5 @@ display(Markdown(md))
 from phi_lab.io import atomic_write_json
 
 metrics = {"taus": {k: {"removed": len(v["removed_ids"]), "similar": len(v["similar_tasks"])}
-                    for k, v in pruning["taus"].items()}, "table3": rows}
+                    for k, v in pruning["taus"].items()}, "table3": rows, "calibration": calibrated}
 atomic_write_json(out / "metrics.json", metrics)  # atomic: metrics.json marks the stage done

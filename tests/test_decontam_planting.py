@@ -91,3 +91,27 @@ def test_calibration_counts_recall_per_level_and_false_matches(problems):
         "recall_rewritten": 0.0,
     }
     assert rows[1]["recall"] == 1.0 and rows[1]["false_matches"] == 2
+
+
+def test_plant_into_appends_records_once_and_a_killed_run_completes(problems, sandbox, tmp_path):
+    import json
+
+    exercises = tmp_path / "exercises.jsonl"
+    exercises.write_text(json.dumps({"id": "ex-0", "prompt": "def f():\n", "solution": "    return 1\n",
+                                     "tests": "assert f() == 1\n", "meta": {}, "text": "x"}) + "\n")  # fmt: skip
+    some = {k: problems[k] for k in list(problems)[:12]}
+    summary = planting.plant_into(exercises, 3, seed=1, problems=some, sandbox=sandbox)
+    rows = [json.loads(line) for line in exercises.read_text().splitlines()]
+    planted = planting.load_planted(tmp_path / planting.PLANTED_FILE)
+    assert summary["planted"] == 3 == len(planted) and len(rows) == 4
+    assert {r["id"] for r in rows[1:]} == {c.exercise.id for c in planted}
+    assert all(
+        r["text"] == r["prompt"] + r["solution"] and r["meta"]["source"] == "planted" for r in rows[1:]
+    )
+    planting.plant_into(exercises, 3, seed=1, problems=some, sandbox=sandbox)  # a rerun adds nothing
+    assert exercises.read_text().count("\n") == 4
+    exercises.write_text("\n".join(exercises.read_text().splitlines()[:2]) + "\n")  # killed mid-append
+    planting.plant_into(exercises, 3, seed=1, problems=some, sandbox=sandbox)
+    assert [json.loads(line)["id"] for line in exercises.read_text().splitlines()] == [r["id"] for r in rows]
+    with pytest.raises(ValueError, match="other settings"):
+        planting.plant_into(exercises, 4, seed=1, problems=some, sandbox=sandbox)

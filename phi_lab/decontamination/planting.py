@@ -1,7 +1,7 @@
 """Controlled contamination: plant near-copies of known HumanEval problems into CodeExercises.
 
 A decontamination study can only say what it finds if it knows what it should find. With
-`contamination.plant` on, a known set of HumanEval problems is copied into the exercises, each copy
+`plant_problems` > 0 (notebook 02, `plant_into`), a known set of HumanEval problems is copied into the exercises, each copy
 disguised the way a paraphrasing model or a person would disguise it (all rewrites are written here
 and keep the program's behaviour; every copy must still pass the problem's own tests in the sandbox):
 
@@ -24,6 +24,7 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from phi_lab.benchmarks import Problem
 from phi_lab.synthesis.records import Exercise, stable_id
@@ -290,3 +291,54 @@ def calibration(
                 row[f"recall_{lvl}"] = len(similar & tasks) / len(tasks)
         rows.append(row)
     return rows
+
+
+PLANTED_FILE = "planted.jsonl"  # beside the exercises it was planted into
+
+
+def plant_into(
+    exercises: str | Path,
+    n: int,
+    seed: int = 0,
+    problems: Mapping[str, Problem] | None = None,
+    sandbox=None,
+) -> dict:
+    """Append near-copies of `n` HumanEval problems to a CodeExercises JSONL (records as synthesis
+    writes them) and record which in `planted.jsonl` beside it, written first: a rerun after a kill
+    appends only the copies still missing; a rerun with other settings is refused."""
+    from collections import Counter
+
+    from phi_lab.benchmarks import load_benchmark
+    from phi_lab.io import append_jsonl, atomic_write_jsonl, read_jsonl
+
+    exercises = Path(exercises)
+    record = exercises.with_name(PLANTED_FILE)
+    if record.exists():
+        copies = load_planted(record)
+        rows = [row for _, row in read_jsonl(record)]
+        if {(r["n"], r["seed"]) for r in rows} != {(n, seed)}:
+            raise ValueError(
+                f"{record} holds copies planted with other settings; use a fresh output directory"
+            )
+    else:
+        copies = plant(problems or load_benchmark("humaneval"), n, seed=seed, sandbox=sandbox)
+        atomic_write_jsonl(
+            record,
+            [{"task_id": c.task_id, "level": c.level, "n": n, "seed": seed, "exercise": c.exercise.to_json()}
+             for c in copies],
+        )  # fmt: skip
+    present = {row.get("id") for _, row in read_jsonl(exercises, on_torn="truncate")}
+    missing = [c for c in copies if c.exercise.id not in present]
+    if missing:
+        append_jsonl(exercises, [{**c.exercise.to_json(), "text": c.exercise.text()} for c in missing])
+    return {"planted": len(copies), "levels": dict(Counter(c.level for c in copies)), "file": str(record)}
+
+
+def load_planted(path: str | Path) -> list[PlantedCopy]:
+    """The copies `plant_into` recorded."""
+    from phi_lab.io import read_jsonl
+
+    return [
+        PlantedCopy(row["task_id"], row["level"], Exercise.from_json(row["exercise"]))
+        for _, row in read_jsonl(path)
+    ]
