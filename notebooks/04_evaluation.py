@@ -28,8 +28,8 @@
 # %% tags=["parameters"]
 run_dir: str = ""  # reproduction to read (empty: $PHI_LAB_RUN, else the latest finished one in runs/)
 out_dir: str = ""  # this stage's outputs (empty: a scratch directory, <run>/explore/evaluation)
-humaneval_limit: int = 0  # only the first N HumanEval problems (0: all 164)
-mbpp_limit: int = 0  # only the first N MBPP test problems (0: all 500)
+humaneval_limit: int = 0  # pass@1 on the first N HumanEval problems only (0: all 164; likelihoods always use all)
+mbpp_limit: int = 0  # pass@1 on the first N MBPP test problems only (0: all 500; likelihoods always use all)
 mbpp_path: str = ""  # mbpp.jsonl (empty: PHI_LAB_MBPP or ../shared/data/mbpp/ beside the checkout)
 max_new_tokens: int = 128  # completion budget per problem
 llm_model: str = ""  # grader model for Table 2 (empty: grade by running the tests)
@@ -79,8 +79,9 @@ for m in models:
         else None
     )
     nll = {
-        bench: run_likelihood(m.path, d / f"nll-{bench}", benchmark=bench, mbpp=mbpp, limit=limit, device=device)
-        for bench, limit in (("humaneval", he_limit), ("mbpp", mb_limit))[: 2 if has_mbpp else 1]
+        # every problem: likelihoods are cheap, and the report's intervals and claims are over all of them
+        bench: run_likelihood(m.path, d / f"nll-{bench}", benchmark=bench, mbpp=mbpp, device=device)
+        for bench in ("humaneval", "mbpp")[: 2 if has_mbpp else 1]
     }
     graded = run_grade(d / "graded", model=m.path, llm_model=llm_model or None, sampling=SamplingOptions(**greedy),
                        sandbox=isolation)
