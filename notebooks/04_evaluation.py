@@ -56,13 +56,14 @@ if not has_mbpp:
 
 # %%
 from phi_lab.evaluation.run import SamplingOptions, SandboxOptions, run_grade, run_humaneval, run_likelihood, run_mbpp
+from phi_lab.model.generation import fit_budget
 from phi_lab.model.tools import model_info
 
 # A budget as long as a model's window leaves no room for the prompt: half the smallest window instead.
 window = min(model_info(path=m.path)["config"]["max_seq_len"] for m in models)
-if max_new_tokens >= window:
-    print(f"max_new_tokens {max_new_tokens} >= the models' {window}-token window: using {window // 2}")
-    max_new_tokens = window // 2
+if fit_budget(max_new_tokens, window) != max_new_tokens:
+    print(f"max_new_tokens {max_new_tokens} >= the models' {window}-token window: using {fit_budget(max_new_tokens, window)}")
+    max_new_tokens = fit_budget(max_new_tokens, window)
 
 greedy = dict(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed, device=device)
 isolation = SandboxOptions(allow_unisolated=allow_unisolated or None)  # None: PHI_LAB_ALLOW_UNISOLATED decides

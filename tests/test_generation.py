@@ -148,3 +148,10 @@ def test_complete_rejects_bad_arguments(tiny_model_dir):
     with pytest.raises(ValueError, match="batch_size"):
         complete(model, tok, ["a"], [0], batch_size=0)
     assert complete(model, tok, [], [], max_new_tokens=8) == []
+
+
+def test_fit_budget_leaves_room_for_a_prompt():
+    from phi_lab.model.generation import fit_budget
+
+    assert fit_budget(64, 128) == 64 and fit_budget(127, 128) == 127
+    assert fit_budget(128, 128) == 64 and fit_budget(256, 128) == 64 and fit_budget(5, 1) == 1

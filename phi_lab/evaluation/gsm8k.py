@@ -100,7 +100,6 @@ def run_gsm8k(
     from phi_lab.evaluation.functional import evaluate_samples
     from phi_lab.evaluation.run import SamplingOptions, SandboxOptions
     from phi_lab.evaluation.samples import read_samples, write_json, write_jsonl
-    from phi_lab.evaluation.sampling import generate_samples
 
     sampling = sampling or SamplingOptions(max_new_tokens=256)
     sandbox = sandbox or SandboxOptions()
@@ -110,20 +109,7 @@ def run_gsm8k(
     problems = sampling.first(gsm8k_problems(data))
     if model is not None:
         path = out / "samples.jsonl"
-        generate_samples(
-            model,
-            problems,
-            path,
-            n=sampling.n,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_new_tokens=sampling.max_new_tokens,
-            stop_strings=GSM8K_STOPS,
-            batch_size=sampling.batch_size,
-            seed=sampling.seed,
-            device=sampling.device,
-            progress=progress,
-        )
+        sampling.generate(model, problems, path, GSM8K_STOPS, progress)
         samples = path
     rows = read_samples(samples)  # type: ignore[arg-type]
     with sandbox.sandbox() as sb:

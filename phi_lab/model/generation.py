@@ -157,6 +157,12 @@ class Completion:
     seconds: float
 
 
+def fit_budget(max_new_tokens: int, window: int) -> int:
+    """`max_new_tokens`, or half of `window` when the budget would leave no room for a prompt (a
+    notebook default meant for larger models meeting a small one's window)."""
+    return max_new_tokens if max_new_tokens < window else max(1, window // 2)
+
+
 def complete(
     model: Phi,
     tokenizer: PhiTokenizer,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
+from phi_lab.model.generation import fit_budget
 from phi_lab.probes import report
 from phi_lab.probes.compare import Comparison, DecodingConfig, ModelEntry, compare, default_sandbox
 from phi_lab.probes.probeset import Probe, custom_probe, load_probes
@@ -44,8 +45,8 @@ class ProbeExplorer:
         window = min(m.model.config.max_seq_len for m in self.models)
         self.decoding = decoding or DecodingConfig()
         budget_cap = max(1, window - 1)
-        if self.decoding.max_new_tokens > budget_cap:
-            self.decoding = dataclasses.replace(self.decoding, max_new_tokens=max(1, window // 2))
+        budget = fit_budget(self.decoding.max_new_tokens, window)
+        self.decoding = dataclasses.replace(self.decoding, max_new_tokens=budget)
         self._sandbox = sandbox
         self.last: Comparison | None = None
 
